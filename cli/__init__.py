@@ -1,0 +1,1 @@
+"""Command line of neurograph (imported as ``neurograph_cli``)."""

@@ -1,0 +1,459 @@
+"""Typed neuron graph: the structural truth of a network.
+
+A :class:`Graph` holds living :class:`Neuron` objects keyed by a stable integer
+id that is never reused, a bounded graveyard of deleted neurons with their last
+wiring (:class:`Fossil`), the metadata of every neuron that ever died, and an
+event log (:class:`Event`) of every structural change.
+
+Storage choice
+--------------
+Neurons are Python objects: even the largest model (a 5,000-neuron URN) has only
+thousands of them. Connections are *not*: their weights live in one dense
+``(capacity, capacity)`` float64 block indexed by a per-neuron storage slot,
+``weights[target_slot, source_slot]``, with a boolean ``present`` block saying
+which connections exist. A 5,000-neuron recurrent net with 25 million potential
+connections therefore costs ~225 MB and no per-connection objects.
+:class:`Connection` objects are read-only views built on demand (export,
+inspection). A connection's ``born`` cycle defaults to the later birth of its
+two ends; connections made later, or restored from a dead neuron, keep their
+own ``born`` / ``inherited_from`` in a small side table. Slots of deleted
+neurons are zeroed and reused; the block doubles when full.
+
+float64 storage makes compile -> write back -> compile exact for float32 and
+float64 compiled tensors alike.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator, Literal, Mapping
+
+import numpy as np
+
+__all__ = [
+    "ROLES",
+    "Role",
+    "Neuron",
+    "Connection",
+    "Fossil",
+    "Event",
+    "Graph",
+    "GraphError",
+    "neuron_label",
+]
+
+Role = Literal["input", "hidden", "output"]
+ROLES: tuple[Role, ...] = ("input", "hidden", "output")
+_PREFIX = {"input": "i", "hidden": "h", "output": "o"}
+
+
+class GraphError(ValueError):
+    """A structural operation that the graph cannot perform."""
+
+
+def neuron_label(neuron_id: int, role: str) -> str:
+    """Human label of a neuron: role initial and id, e.g. ``h17``."""
+    return f"{_PREFIX[role]}{neuron_id}"
+
+
+@dataclass
+class Neuron:
+    """One neuron. Age is never stored: ask the graph (``graph.age(id)``)."""
+
+    id: int
+    role: Role
+    born: int
+    died: int | None = None
+    generation: int = 0  # number of inheritances in its lineage
+    inherited_from: int | None = None  # dead neuron whose wiring it took
+    multiplier: float = 1.0
+    bias: float = 0.0
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    tags: frozenset[str] = frozenset()
+    slot: int = field(default=-1, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return neuron_label(self.id, self.role)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Read-only view of one connection ``source -> target``."""
+
+    source: int
+    target: int
+    weight: float
+    born: int
+    inherited_from: int | None = None
+
+
+@dataclass(frozen=True)
+class Fossil:
+    """A deleted neuron with its wiring at death (neuron id -> weight)."""
+
+    neuron: Neuron
+    incoming: Mapping[int, float]
+    outgoing: Mapping[int, float]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One structural change. ``other`` is the far end of a connection event."""
+
+    cycle: int
+    kind: str  # add | delete | connect | disconnect | rewire
+    neuron: int
+    reason: str = ""
+    other: int = -1
+    age: int = 0  # age of ``neuron`` at the event, cycles
+    lineage: str = ""  # e.g. "h3>h9>h17", oldest ancestor first
+
+    def to_dict(self) -> dict:
+        return {
+            "cycle": self.cycle,
+            "kind": self.kind,
+            "neuron": self.neuron,
+            "reason": self.reason,
+            "other": self.other,
+            "age": self.age,
+            "lineage": self.lineage,
+        }
+
+
+class Graph:
+    """Neurons, connections, graveyard and event log of one network.
+
+    ``cycle`` is the current training cycle; the training loop advances it and
+    every event and age is measured against it.
+    """
+
+    def __init__(self, *, graveyard_size: int = 64, capacity: int = 16) -> None:
+        if graveyard_size < 0:
+            raise GraphError(f"graveyard_size must be >= 0, got {graveyard_size}")
+        self.cycle = 0
+        self.neurons: dict[int, Neuron] = {}
+        self.dead: dict[int, Neuron] = {}  # metadata of every neuron that died
+        self.graveyard: deque[Fossil] = deque(maxlen=graveyard_size)
+        self.events: list[Event] = []
+        self.meta: dict[str, str] = {}  # free-form scenario name, seed, ...
+        self._next_id = 0
+        self._weights = np.zeros((capacity, capacity))
+        self._present = np.zeros((capacity, capacity), dtype=bool)
+        self._free_slots = list(range(capacity - 1, -1, -1))
+        # (source, target) -> (born, inherited_from) for connections whose
+        # birth differs from the default, and the keys touching each neuron.
+        self._conn_meta: dict[tuple[int, int], tuple[int, int | None]] = {}
+        self._meta_keys: dict[int, set[tuple[int, int]]] = {}
+
+    # ----------------------------------------------------------------- views
+    def __len__(self) -> int:
+        return len(self.neurons)
+
+    def __contains__(self, neuron_id: int) -> bool:
+        return neuron_id in self.neurons
+
+    def neuron(self, neuron_id: int) -> Neuron:
+        """The living neuron with this id (:class:`GraphError` if none)."""
+        try:
+            return self.neurons[neuron_id]
+        except KeyError:
+            raise GraphError(f"no living neuron with id {neuron_id}") from None
+
+    def ids(self, role: Role | None = None) -> list[int]:
+        """Ids of living neurons, ascending, optionally of one role."""
+        return sorted(i for i, n in self.neurons.items() if role is None or n.role == role)
+
+    def by_role(self, role: Role) -> list[Neuron]:
+        """Living neurons of one role, ascending id."""
+        return [self.neurons[i] for i in self.ids(role)]
+
+    @property
+    def inputs(self) -> list[Neuron]:
+        return self.by_role("input")
+
+    @property
+    def hidden(self) -> list[Neuron]:
+        return self.by_role("hidden")
+
+    @property
+    def outputs(self) -> list[Neuron]:
+        return self.by_role("output")
+
+    @property
+    def next_id(self) -> int:
+        """Id the next added neuron will get."""
+        return self._next_id
+
+    def age(self, neuron_id: int) -> int:
+        """Cycles since birth (to death for a dead neuron)."""
+        n = self.neurons.get(neuron_id) or self.dead.get(neuron_id)
+        if n is None:
+            raise GraphError(f"unknown neuron id {neuron_id}")
+        end = self.cycle if n.died is None else n.died
+        return end - n.born
+
+    def ages(self, ids: Iterable[int] | None = None) -> np.ndarray:
+        """Ages of living neurons (default: all, ascending id), int64."""
+        ids = self.ids() if ids is None else list(ids)
+        return np.array([self.cycle - self.neurons[i].born for i in ids], dtype=np.int64)
+
+    def lineage(self, neuron_id: int) -> list[int]:
+        """Chain of ``inherited_from``, oldest ancestor first, ending at ``neuron_id``."""
+        chain = [neuron_id]
+        parent = self._record(neuron_id).inherited_from
+        while parent is not None:
+            chain.append(parent)
+            parent = self._record(parent).inherited_from
+        return chain[::-1]
+
+    def lineage_label(self, neuron_id: int) -> str:
+        """Lineage flattened for files, e.g. ``h3>h9>h17``."""
+        return ">".join(self._record(i).label for i in self.lineage(neuron_id))
+
+    def _record(self, neuron_id: int) -> Neuron:
+        n = self.neurons.get(neuron_id) or self.dead.get(neuron_id)
+        if n is None:
+            raise GraphError(f"unknown neuron id {neuron_id}")
+        return n
+
+    # ----------------------------------------------------------- connections
+    def has_connection(self, source: int, target: int) -> bool:
+        s, t = self.neuron(source).slot, self.neuron(target).slot
+        return bool(self._present[t, s])
+
+    def connection(self, source: int, target: int) -> Connection:
+        """View of one existing connection."""
+        if not self.has_connection(source, target):
+            raise GraphError(f"no connection {source} -> {target}")
+        return self._view(source, target)
+
+    def _view(self, source: int, target: int) -> Connection:
+        s, t = self.neurons[source], self.neurons[target]
+        born, inherited = self._conn_meta.get((source, target), (max(s.born, t.born), None))
+        return Connection(source, target, float(self._weights[t.slot, s.slot]), born, inherited)
+
+    def connections(self) -> Iterator[Connection]:
+        """All connections as views (per-connection cost: for export, not training)."""
+        ids = self.ids()
+        slots = np.array([self.neurons[i].slot for i in ids], dtype=np.int64)
+        tgt, src = np.nonzero(self._present[np.ix_(slots, slots)])
+        for t, s in zip(tgt.tolist(), src.tolist()):
+            yield self._view(ids[s], ids[t])
+
+    def num_connections(self) -> int:
+        return int(self._present.sum())
+
+    def incoming(self, neuron_id: int) -> dict[int, float]:
+        """Source id -> weight of every connection into this neuron."""
+        slot = self.neuron(neuron_id).slot
+        return self._wiring(self._present[slot, :], self._weights[slot, :])
+
+    def outgoing(self, neuron_id: int) -> dict[int, float]:
+        """Target id -> weight of every connection out of this neuron."""
+        slot = self.neuron(neuron_id).slot
+        return self._wiring(self._present[:, slot], self._weights[:, slot])
+
+    def _wiring(self, present: np.ndarray, weights: np.ndarray) -> dict[int, float]:
+        by_slot = {n.slot: i for i, n in self.neurons.items()}
+        return {by_slot[s]: float(weights[s]) for s in np.flatnonzero(present).tolist()}
+
+    def block(self, targets: list[int], sources: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Weights and presence of ``targets x sources``, float64 and bool copies."""
+        ix = np.ix_(self._slots(targets), self._slots(sources))
+        return self._weights[ix].copy(), self._present[ix].copy()
+
+    def set_weights(self, targets: list[int], sources: list[int], weights: np.ndarray) -> None:
+        """Overwrite the weights of existing connections (absent ones stay absent).
+
+        A value change, not a structural change: no event is logged.
+        """
+        ix = np.ix_(self._slots(targets), self._slots(sources))
+        self._weights[ix] = np.where(self._present[ix], np.asarray(weights, dtype=np.float64), 0.0)
+
+    def _slots(self, ids: Iterable[int]) -> np.ndarray:
+        return np.array([self.neuron(i).slot for i in ids], dtype=np.int64)
+
+    # ------------------------------------------------------------ structure
+    def add_neuron(
+        self,
+        role: Role,
+        *,
+        bias: float = 0.0,
+        multiplier: float = 1.0,
+        position: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        tags: Iterable[str] = (),
+        inherited_from: int | None = None,
+        reason: str = "",
+    ) -> Neuron:
+        """Create a neuron with a fresh id; it has no connections yet."""
+        if role not in ROLES:
+            raise GraphError(f"role must be one of {ROLES}, got {role!r}")
+        generation = 0
+        if inherited_from is not None:
+            if inherited_from not in self.dead:
+                raise GraphError(f"can only inherit from a dead neuron, {inherited_from} is not")
+            generation = self.dead[inherited_from].generation + 1
+        neuron = Neuron(
+            id=self._next_id,
+            role=role,
+            born=self.cycle,
+            generation=generation,
+            inherited_from=inherited_from,
+            multiplier=float(multiplier),
+            bias=float(bias),
+            position=tuple(float(v) for v in position),
+            tags=frozenset(tags),
+            slot=self._take_slot(),
+        )
+        self._next_id += 1
+        self.neurons[neuron.id] = neuron
+        self._log("add", neuron.id, reason)
+        return neuron
+
+    def delete_neuron(self, neuron_id: int, *, reason: str = "") -> Fossil:
+        """Remove a neuron and its connections; its wiring goes to the graveyard."""
+        neuron = self.neuron(neuron_id)
+        self._log("delete", neuron_id, reason)
+        fossil = Fossil(
+            neuron=replace(neuron, died=self.cycle, slot=-1),
+            incoming=self.incoming(neuron_id),
+            outgoing=self.outgoing(neuron_id),
+        )
+        for key in self._meta_keys.pop(neuron_id, set()):
+            self._conn_meta.pop(key, None)
+            other = key[0] if key[1] == neuron_id else key[1]
+            self._meta_keys.get(other, set()).discard(key)
+        slot = neuron.slot
+        self._weights[slot, :] = 0.0
+        self._weights[:, slot] = 0.0
+        self._present[slot, :] = False
+        self._present[:, slot] = False
+        self._free_slots.append(slot)
+        del self.neurons[neuron_id]
+        self.dead[neuron_id] = fossil.neuron
+        if self.graveyard.maxlen:
+            self.graveyard.append(fossil)
+        return fossil
+
+    def connect(
+        self,
+        source: int,
+        target: int,
+        weight: float,
+        *,
+        inherited_from: int | None = None,
+        reason: str = "",
+    ) -> None:
+        """Create (or overwrite) the connection ``source -> target``."""
+        s, t = self.neuron(source), self.neuron(target)
+        self._weights[t.slot, s.slot] = float(weight)
+        self._present[t.slot, s.slot] = True
+        self._set_meta(source, target, inherited_from)
+        self._log("connect", target, reason, other=source)
+
+    def disconnect(self, source: int, target: int, *, reason: str = "") -> None:
+        """Remove the connection ``source -> target``."""
+        if not self.has_connection(source, target):
+            raise GraphError(f"no connection {source} -> {target}")
+        s, t = self.neurons[source], self.neurons[target]
+        self._weights[t.slot, s.slot] = 0.0
+        self._present[t.slot, s.slot] = False
+        key = (source, target)
+        self._conn_meta.pop(key, None)
+        for end in key:
+            self._meta_keys.get(end, set()).discard(key)
+        self._log("disconnect", target, reason, other=source)
+
+    def wire(
+        self,
+        targets: list[int],
+        sources: list[int],
+        weights: np.ndarray,
+        *,
+        present: np.ndarray | None = None,
+        reason: str = "",
+    ) -> None:
+        """Set a whole ``targets x sources`` block of connections at once.
+
+        ``present`` (bool, same shape) says which entries exist; default: all.
+        Vectorised: use this to wire a new neuron or build a dense network.
+        Logged as one ``rewire`` event whose ``neuron`` is the single target
+        (else -1) and ``other`` the single source (else -1).
+        """
+        weights = np.asarray(weights, dtype=np.float64)
+        shape = (len(targets), len(sources))
+        if weights.shape != shape:
+            raise GraphError(f"weights shape {weights.shape} != {shape} (targets x sources)")
+        mask = np.ones(shape, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+        ix = np.ix_(self._slots(targets), self._slots(sources))
+        self._present[ix] = mask
+        self._weights[ix] = np.where(mask, weights, 0.0)
+        self._log(
+            "rewire",
+            targets[0] if len(targets) == 1 else -1,
+            reason,
+            other=sources[0] if len(sources) == 1 else -1,
+        )
+
+    def _set_meta(self, source: int, target: int, inherited_from: int | None) -> None:
+        key = (source, target)
+        default_born = max(self.neurons[source].born, self.neurons[target].born)
+        if inherited_from is None and self.cycle == default_born:
+            self._conn_meta.pop(key, None)
+            return
+        self._conn_meta[key] = (self.cycle, inherited_from)
+        for end in key:
+            self._meta_keys.setdefault(end, set()).add(key)
+
+    def _take_slot(self) -> int:
+        if not self._free_slots:
+            old = self._weights.shape[0]
+            new = max(2 * old, 4)
+            weights = np.zeros((new, new))
+            present = np.zeros((new, new), dtype=bool)
+            weights[:old, :old] = self._weights
+            present[:old, :old] = self._present
+            self._weights, self._present = weights, present
+            self._free_slots = list(range(new - 1, old - 1, -1))
+        return self._free_slots.pop()
+
+    def _log(self, kind: str, neuron_id: int, reason: str, *, other: int = -1) -> None:
+        known = neuron_id in self.neurons or neuron_id in self.dead
+        self.events.append(
+            Event(
+                cycle=self.cycle,
+                kind=kind,
+                neuron=neuron_id,
+                reason=reason,
+                other=other,
+                age=self.age(neuron_id) if known else 0,
+                lineage=self.lineage_label(neuron_id) if known else "",
+            )
+        )
+
+    # ------------------------------------------------------------ utilities
+    def norms(self, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """L1 norms of incoming and outgoing weights per neuron, float64."""
+        ids = self.ids() if ids is None else ids
+        slots = self._slots(ids)
+        w = np.abs(self._weights)
+        return w[slots, :].sum(axis=1), w[:, slots].sum(axis=0)
+
+    def check(self) -> None:
+        """Raise :class:`GraphError` if internal invariants are broken."""
+        slots = [n.slot for n in self.neurons.values()]
+        if len(set(slots)) != len(slots):
+            raise GraphError("two neurons share a storage slot")
+        if set(self.neurons) & set(self.dead):
+            raise GraphError("a neuron is both alive and dead")
+        if any(i >= self._next_id for i in list(self.neurons) + list(self.dead)):
+            raise GraphError("a neuron id is not below next_id")
+        free = np.array(sorted(self._free_slots), dtype=np.int64)
+        if free.size and (self._present[free, :].any() or self._present[:, free].any()):
+            raise GraphError("a free slot still has connections")
+        for i in self.neurons:
+            for a in self.lineage(i)[:-1]:
+                if a not in self.dead:
+                    raise GraphError(f"ancestor {a} of {i} is not a dead neuron")

@@ -1,0 +1,72 @@
+"""Reporters: everything the training loop tells the outside world.
+
+The loop only ever talks to a :class:`ReporterSet`, which fans each call out
+to its members. A reporter overrides the hooks it cares about; the base class
+does nothing. Hooks receive plain data (dicts, event lists, file paths); the
+graph is passed only to :meth:`Reporter.snapshot`, synchronously, and must not
+be kept.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from neurograph.graph import Event, Graph
+
+__all__ = ["Reporter", "ReporterSet"]
+
+
+class Reporter:
+    """Do-nothing hooks; subclasses override what they need."""
+
+    def start(self, info: dict) -> None:
+        """Run begins (or resumes): scenario name, seed, total cycles, phases."""
+
+    def metrics(self, row: dict) -> None:
+        """One metrics row (see :mod:`neurograph.train` for the fields)."""
+
+    def events(self, events: list[Event]) -> None:
+        """Structural events since the previous call."""
+
+    def snapshot(self, cycle: int, graph: Graph, reserve: list[int], final: bool) -> None:
+        """The graph after a write-back (read it now, do not keep it)."""
+
+    def checkpoint(self, cycle: int) -> None:
+        """A checkpoint of this cycle is on disk."""
+
+    def end(self, summary: dict) -> None:
+        """Run finished (or was interrupted: ``summary['status']``)."""
+
+
+class ReporterSet(Reporter):
+    """Fans every hook out to its members, in order."""
+
+    def __init__(self, reporters: Iterable[Reporter] = ()) -> None:
+        self.reporters = list(reporters)
+
+    def add(self, reporter: Reporter) -> None:
+        self.reporters.append(reporter)
+
+    def start(self, info):
+        for r in self.reporters:
+            r.start(info)
+
+    def metrics(self, row):
+        for r in self.reporters:
+            r.metrics(row)
+
+    def events(self, events):
+        for r in self.reporters:
+            r.events(events)
+
+    def snapshot(self, cycle, graph, reserve, final):
+        for r in self.reporters:
+            r.snapshot(cycle, graph, reserve, final)
+
+    def checkpoint(self, cycle):
+        for r in self.reporters:
+            r.checkpoint(cycle)
+
+    def end(self, summary):
+        for r in self.reporters:
+            r.end(summary)

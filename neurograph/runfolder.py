@@ -1,0 +1,100 @@
+"""Run folders: what a run leaves on disk, written as it goes.
+
+Layout of a run folder::
+
+    scenario.yaml        fully resolved scenario (every default written out)
+    metrics.jsonl        one metrics row per line (see neurograph.train)
+    events.jsonl         one structural event per line (id, age, lineage)
+    graphs/cycle-N.graphml  periodic snapshots
+    graph.graphml        final graph
+    summary.json         final size and loss, wall time, cycles/s, status
+
+Lines are flushed as they are written and JSON/GraphML files are replaced
+atomically, so a crash loses at most the line being written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from neurograph.graphml import write_graphml
+from neurograph.reporters import Reporter
+from neurograph.scenario import Scenario, scenario_to_yaml
+
+__all__ = ["RunFolderError", "RunFolder", "prepare_run_folder", "write_json_atomic"]
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be created or used."""
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON through a temporary file, fsync, rename."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -> Path:
+    """Create ``path`` for a new run; refuses a non-empty folder unless ``force``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise RunFolderError(f"{path}: run folder exists and is not empty (use --force to overwrite)")
+        for name in ("metrics.jsonl", "events.jsonl", "summary.json", "graph.graphml"):
+            (path / name).unlink(missing_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise RunFolderError(f"{path}: output folder not writable ({e.strerror})") from None
+    write_text_atomic(path / "scenario.yaml", scenario_to_yaml(scenario))
+    return path
+
+
+class RunFolder(Reporter):
+    """Reporter that writes metrics, events, snapshots and the summary."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self._events = open(self.path / "events.jsonl", "a", encoding="utf-8")
+
+    def metrics(self, row):
+        self._metrics.write(json.dumps(row) + "\n")
+        self._metrics.flush()
+
+    def events(self, events):
+        for e in events:
+            self._events.write(json.dumps(e.to_dict()) + "\n")
+        self._events.flush()
+
+    def snapshot(self, cycle, graph, reserve, final):
+        if final:
+            write_graphml(graph, self.path / "graph.graphml", reserve=reserve)
+        else:
+            (self.path / "graphs").mkdir(exist_ok=True)
+            write_graphml(graph, self.path / "graphs" / f"cycle-{cycle}.graphml", reserve=reserve)
+
+    def end(self, summary):
+        write_json_atomic(self.path / "summary.json", summary)
+        self._metrics.close()
+        self._events.close()
