@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     run.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
+    run.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1: small networks only lose from more)"
+    )
+
+    res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    res.add_argument("run_dir", type=Path)
+    res.add_argument("--no-live", action="store_true")
+    res.add_argument("--threads", type=int, default=1)
 
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
     val.add_argument("scenario", type=Path)
@@ -59,40 +67,83 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _train(trainer) -> dict:
+    """Run with SIGINT / SIGTERM turned into a clean stop after the current cycle."""
+    import signal
+
+    def stop(signum, frame):
+        trainer.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return trainer.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _cmd_run(args) -> int:
+    import torch
+
     from neurograph.reporters import ReporterSet
     from neurograph.runfolder import RunFolder, prepare_run_folder
     from neurograph.train import Trainer
     from neurograph_cli.progress import Progress
 
     scenario = _load(args)
+    torch.set_num_threads(max(1, args.threads))
     trainer = Trainer(scenario)
     out = args.out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     folder = prepare_run_folder(out, scenario, force=args.force)
     trainer.reporters = ReporterSet([RunFolder(folder), Progress(sys.stdout, live=not args.no_live)])
-    summary = trainer.run()
+    summary = _train(trainer)
     sys.stdout.write(f"run folder: {folder}\n")
+    return 130 if summary["status"] == "interrupted" else 0
+
+
+def _cmd_resume(args) -> int:
+    import torch
+
+    from neurograph.reporters import ReporterSet
+    from neurograph.runfolder import RunFolder, open_for_resume
+    from neurograph.train import Trainer
+    from neurograph_cli.progress import Progress
+
+    scenario, state, tensors = open_for_resume(args.run_dir)
+    torch.set_num_threads(max(1, args.threads))
+    trainer = Trainer(scenario)
+    trainer.restore(state, tensors)
+    trainer.reporters = ReporterSet([RunFolder(args.run_dir), Progress(sys.stdout, live=not args.no_live)])
+    summary = _train(trainer)
+    sys.stdout.write(f"run folder: {args.run_dir}\n")
     return 130 if summary["status"] == "interrupted" else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("neurograph: interrupted\n")
+        return 130
+
+
+def _dispatch(args) -> int:
+    from neurograph.checkpoint import CheckpointError
     from neurograph.graphml import GraphMLError
     from neurograph.runfolder import RunFolderError
     from neurograph.scenario import ScenarioError
 
-    handlers = {"run": _cmd_run, "validate": _cmd_validate}
+    handlers = {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate}
     try:
         return handlers[args.command](args)
-    except (ScenarioError, RunFolderError, GraphMLError) as e:
+    except (ScenarioError, RunFolderError, GraphMLError, CheckpointError) as e:
         sys.stderr.write(f"neurograph: {e}\n")
         return EXIT_BAD_INPUT
     except ValueError as e:  # bad values found while building (device, alphabet, ...)
-        sys.stderr.write(f"neurograph: {args.scenario}: {e}\n")
+        where = getattr(args, "scenario", None) or getattr(args, "run_dir", "")
+        sys.stderr.write(f"neurograph: {where}: {e}\n")
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        sys.stderr.write("neurograph: interrupted\n")
-        return 130
 
 
 if __name__ == "__main__":

@@ -360,10 +360,7 @@ class Graph:
         s, t = self.neurons[source], self.neurons[target]
         self._weights[t.slot, s.slot] = 0.0
         self._present[t.slot, s.slot] = False
-        key = (source, target)
-        self._conn_meta.pop(key, None)
-        for end in key:
-            self._meta_keys.get(end, set()).discard(key)
+        self._drop_meta((source, target))
         self._log("disconnect", target, reason, other=source)
 
     def wire(
@@ -388,14 +385,32 @@ class Graph:
             raise GraphError(f"weights shape {weights.shape} != {shape} (targets x sources)")
         mask = np.ones(shape, dtype=bool) if present is None else np.asarray(present, dtype=bool)
         ix = np.ix_(self._slots(targets), self._slots(sources))
+        created = mask & ~self._present[ix]
         self._present[ix] = mask
         self._weights[ix] = np.where(mask, weights, 0.0)
+        self._rewire_meta(targets, sources, created)
         self._log(
             "rewire",
             targets[0] if len(targets) == 1 else -1,
             reason,
             other=sources[0] if len(sources) == 1 else -1,
         )
+
+    def _rewire_meta(self, targets: list[int], sources: list[int], created: np.ndarray) -> None:
+        """Side-table upkeep of a block rewire: drop stale entries, date late births."""
+        tset, sset = set(targets), set(sources)
+        for key in [k for k in self._conn_meta if k[1] in tset and k[0] in sset]:
+            self._drop_meta(key)
+        born_t = np.array([self.neurons[i].born for i in targets])
+        born_s = np.array([self.neurons[i].born for i in sources])
+        late = created & (self.cycle > np.maximum(born_t[:, None], born_s[None, :]))
+        for r, c in zip(*np.nonzero(late)):
+            self._set_meta(sources[c], targets[r], None)
+
+    def _drop_meta(self, key: tuple[int, int]) -> None:
+        self._conn_meta.pop(key, None)
+        for end in key:
+            self._meta_keys.get(end, set()).discard(key)
 
     def _set_meta(self, source: int, target: int, inherited_from: int | None) -> None:
         key = (source, target)
@@ -457,3 +472,91 @@ class Graph:
             for a in self.lineage(i)[:-1]:
                 if a not in self.dead:
                     raise GraphError(f"ancestor {a} of {i} is not a dead neuron")
+
+    # --------------------------------------------------------- persistence
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Everything about the graph as (JSON-able dict, arrays), for checkpoints.
+
+        Arrays: ``weights`` (N, N) float64 and ``present`` (N, N) uint8 over the
+        living neurons in ascending id order.
+        """
+        ids = self.ids()
+        weights, present = self.block(ids, ids)
+        state = {
+            "cycle": self.cycle,
+            "next_id": self._next_id,
+            "meta": dict(self.meta),
+            "graveyard_size": self.graveyard.maxlen,
+            "neurons": [_neuron_dict(self.neurons[i]) for i in ids],
+            "dead": [_neuron_dict(n) for n in self.dead.values()],
+            "graveyard": [
+                {
+                    "neuron": f.neuron.id,
+                    "incoming": [[k, w] for k, w in f.incoming.items()],
+                    "outgoing": [[k, w] for k, w in f.outgoing.items()],
+                }
+                for f in self.graveyard
+            ],
+            "events": [e.to_dict() for e in self.events],
+            "connections": [[s, t, born, inh] for (s, t), (born, inh) in self._conn_meta.items()],
+        }
+        return state, {"weights": weights, "present": present.astype(np.uint8)}
+
+    @classmethod
+    def from_state(cls, state: dict, arrays: Mapping[str, np.ndarray]) -> "Graph":
+        """Inverse of :meth:`to_state`."""
+        living = [_neuron_from_dict(d) for d in state["neurons"]]
+        graph = cls(graveyard_size=state["graveyard_size"] or 0, capacity=max(4, len(living)))
+        graph.cycle, graph._next_id, graph.meta = state["cycle"], state["next_id"], dict(state["meta"])
+        for slot, n in enumerate(living):
+            n.slot = slot
+            graph.neurons[n.id] = n
+        graph._free_slots = list(range(graph._weights.shape[0] - 1, len(living) - 1, -1))
+        n = len(living)
+        graph._weights[:n, :n] = np.asarray(arrays["weights"], dtype=np.float64)
+        graph._present[:n, :n] = np.asarray(arrays["present"]).astype(bool)
+        graph.dead = {d["id"]: _neuron_from_dict(d) for d in state["dead"]}
+        for f in state["graveyard"]:
+            graph.graveyard.append(
+                Fossil(
+                    neuron=graph.dead[f["neuron"]],
+                    incoming={int(k): float(w) for k, w in f["incoming"]},
+                    outgoing={int(k): float(w) for k, w in f["outgoing"]},
+                )
+            )
+        graph.events = [Event(**e) for e in state["events"]]
+        for s, t, born, inh in state["connections"]:
+            graph._conn_meta[(s, t)] = (born, inh)
+            for end in (s, t):
+                graph._meta_keys.setdefault(end, set()).add((s, t))
+        return graph
+
+
+def _neuron_dict(n: Neuron) -> dict:
+    return {
+        "id": n.id,
+        "role": n.role,
+        "born": n.born,
+        "died": n.died,
+        "generation": n.generation,
+        "inherited_from": n.inherited_from,
+        "multiplier": n.multiplier,
+        "bias": n.bias,
+        "position": list(n.position),
+        "tags": sorted(n.tags),
+    }
+
+
+def _neuron_from_dict(d: dict) -> Neuron:
+    return Neuron(
+        id=d["id"],
+        role=d["role"],
+        born=d["born"],
+        died=d["died"],
+        generation=d["generation"],
+        inherited_from=d["inherited_from"],
+        multiplier=d["multiplier"],
+        bias=d["bias"],
+        position=tuple(d["position"]),
+        tags=frozenset(d["tags"]),
+    )

@@ -87,11 +87,11 @@ def to_networkx(
     ids = graph.ids()
     in_l1, out_l1 = graph.norms(ids)
     for i, a, b in zip(ids, in_l1.tolist(), out_l1.tolist()):
-        state = "reserve" if i in reserve else "alive"
-        g.add_node(graph.neurons[i].label, **_node_attributes(graph, graph.neurons[i], state, a, b))
-    if include_dead:
-        for i in sorted(graph.dead):
-            g.add_node(graph.dead[i].label, **_node_attributes(graph, graph.dead[i], "deleted", 0.0, 0.0))
+        n, state = graph.neurons[i], "reserve" if i in reserve else "alive"
+        g.add_node(n.label, **_node_attributes(graph, n, state, a, b))
+    for i in sorted(graph.dead) if include_dead else ():
+        n = graph.dead[i]
+        g.add_node(n.label, **_node_attributes(graph, n, "deleted", 0.0, 0.0))
     for c in graph.connections():
         g.add_edge(
             graph.neurons[c.source].label,
@@ -105,7 +105,11 @@ def to_networkx(
 
 
 def write_graphml(
-    graph: Graph, path: str | os.PathLike, *, reserve: Iterable[int] = (), include_dead: bool = False
+    graph: Graph,
+    path: str | os.PathLike,
+    *,
+    reserve: Iterable[int] = (),
+    include_dead: bool = False,
 ) -> None:
     """Write the graph to ``path`` atomically (temp file in the same folder, then replace)."""
     g = to_networkx(graph, reserve=reserve, include_dead=include_dead)
@@ -191,16 +195,20 @@ def read_graphml(path: str | os.PathLike) -> Graph:
 
 
 def from_networkx(g: nx.DiGraph) -> Graph:
-    """Rebuild the :class:`Graph` that :func:`to_networkx` exported."""
+    """Rebuild the :class:`Graph` that :func:`to_networkx` exported.
+
+    ``reserve`` neurons come back as ordinary living ones: Graph has no such state.
+    """
     if not g.is_directed() or g.is_multigraph():
         raise GraphMLError(_shape_problem(g))
     fields = _graph_fields(g.graph)
     nodes = [_node(g, name, data, fields["next_id"]) for name, data in g.nodes(data=True)]
     _check_unique_ids(nodes)
-    dead = _dead_records(nodes, fields["next_id"])
+    dead = _dead_records(nodes)
     by_name = {n.name: n for n in nodes}
     living = {n.neuron.id for n in nodes if n.state != "deleted"}
-    edges = [_edge(u, v, data, by_name, living, fields["next_id"]) for u, v, data in g.edges(data=True)]
+    next_id = fields["next_id"]
+    edges = [_edge(u, v, data, by_name, living, next_id) for u, v, data in g.edges(data=True)]
     try:
         return _build(fields, [n.neuron for n in nodes if n.state != "deleted"], dead, edges)
     except GraphError as e:
@@ -230,8 +238,10 @@ def _parse(path: str | os.PathLike) -> nx.DiGraph:
 def _shape_problem(g: nx.Graph) -> str:
     if not g.is_directed():
         return "graph is undirected, expected directed"
-    u, v, _ = next((u, v, k) for u, v, k in g.edges(keys=True) if g.number_of_edges(u, v) > 1)
-    return f"duplicate edge {u!r} -> {v!r}"
+    pair = next(((u, v) for u, v in g.edges() if g.number_of_edges(u, v) > 1), None)
+    if pair is None:
+        return "graph is a multigraph, expected a DiGraph"
+    return f"duplicate edge {pair[0]!r} -> {pair[1]!r}"
 
 
 def _graph_fields(attrs: dict) -> dict:
@@ -239,7 +249,9 @@ def _graph_fields(attrs: dict) -> dict:
         raise GraphMLError("not a neurograph graph: no 'format_version' graph attribute")
     version = _field(attrs, "format_version", int, "graph")
     if version != FORMAT_VERSION:
-        raise GraphMLError(f"graph: unsupported format_version {version}, expected {FORMAT_VERSION}")
+        raise GraphMLError(
+            f"graph: format_version {version} unsupported, expected {FORMAT_VERSION}"
+        )
     meta = {k[len(META_PREFIX) :]: str(v) for k, v in attrs.items() if k.startswith(META_PREFIX)}
     scenario = _field(attrs, "scenario", str, "graph", default="")
     seed = _field(attrs, "seed", int, "graph", default=UNSET)
@@ -293,10 +305,11 @@ def _lineage_chain(text: str, where: str, next_id: int) -> list[tuple[int, str]]
     chain = []
     for label in text.split(">"):
         role, digits = _ROLE_BY_INITIAL.get(label[:1]), label[1:]
-        if role is None or not (digits.isascii() and digits.isdigit()) or neuron_label(int(digits), role) != label:
+        numeric = digits.isascii() and digits.isdigit()
+        if role is None or not numeric or neuron_label(int(digits), role) != label:
             raise GraphMLError(f"{where}: bad lineage {text!r}, expected labels like 'h3>h9>h17'")
         if int(digits) >= next_id:
-            raise GraphMLError(f"{where}: lineage {text!r} names {label}, not below next_id {next_id}")
+            raise GraphMLError(f"{where}: lineage {text!r} names {label}, id >= next_id {next_id}")
         chain.append((int(digits), role))
     return chain
 
@@ -309,7 +322,7 @@ def _check_unique_ids(nodes: list[_Node]) -> None:
             raise GraphMLError(f"duplicate id {n.neuron.id} (nodes {other!r} and {n.name!r})")
 
 
-def _dead_records(nodes: list[_Node], next_id: int) -> dict[int, Neuron]:
+def _dead_records(nodes: list[_Node]) -> dict[int, Neuron]:
     """Dead neurons: ``deleted`` nodes, plus lineage ancestors rebuilt from their labels.
 
     Checks that all lineages agree with each other and with ``inherited_from``
@@ -325,30 +338,35 @@ def _dead_records(nodes: list[_Node], next_id: int) -> dict[int, Neuron]:
         for k, (i, r) in enumerate(n.chain):
             up = n.chain[k - 1][0] if k else None
             if role.setdefault(i, r) != r or parent.setdefault(i, up) != up:
-                raise GraphMLError(f"{where} disagrees with another lineage about {neuron_label(i, r)}")
+                label = neuron_label(i, r)
+                raise GraphMLError(f"{where} disagrees with another lineage about {label}")
     dead_ids = {i for i in role if i not in in_file or in_file[i].state == "deleted"}
     for n in nodes:
         _check_ancestry(n, parent, dead_ids)
     records = {i: n.neuron for i, n in in_file.items() if n.state == "deleted"}
     for n in nodes:
         for depth, (i, r) in enumerate(n.chain):
-            if False:
-                records[i] = Neuron(i, r, born=UNSET, died=UNSET, generation=depth, inherited_from=parent[i])
+            if i not in in_file:
+                records[i] = Neuron(
+                    i, r, born=UNSET, died=UNSET, generation=depth, inherited_from=parent[i]
+                )
     return records
 
 
 def _check_ancestry(n: _Node, parent: dict[int, int | None], dead_ids: set[int]) -> None:
-    where = f"node {n.name!r}"
-    inherited = n.neuron.inherited_from
+    where, lineage = f"node {n.name!r}", repr(n.lineage)
+    inherited, generation = n.neuron.inherited_from, n.neuron.generation
     if inherited is not None and inherited not in dead_ids:
         raise GraphMLError(f"{where}: inherited_from {inherited} is not a known dead neuron")
     if parent[n.neuron.id] != inherited:
-        raise GraphMLError(f"{where}: inherited_from {_int_or_unset(inherited)} does not match lineage {n.lineage!r}")
+        shown = _int_or_unset(inherited)
+        raise GraphMLError(f"{where}: inherited_from {shown} does not match lineage {lineage}")
     for i, r in n.chain[:-1]:
         if i not in dead_ids:
-            raise GraphMLError(f"{where}: lineage {n.lineage!r} names living {neuron_label(i, r)} as an ancestor")
-    if n.neuron.generation != len(n.chain) - 1:
-        raise GraphMLError(f"{where}: generation {n.neuron.generation} does not match lineage {n.lineage!r}")
+            label = neuron_label(i, r)
+            raise GraphMLError(f"{where}: lineage {lineage} names living {label} as an ancestor")
+    if generation != len(n.chain) - 1:
+        raise GraphMLError(f"{where}: generation {generation} does not match lineage {lineage}")
 
 
 def _edge(u, v, data: dict, by_name: dict[str, _Node], living: set[int], next_id: int) -> tuple:
@@ -391,7 +409,9 @@ def _choice(data: dict, key: str, accepted: tuple[str, ...], where: str) -> str:
     return value
 
 
-def _build(fields: dict, living: list[Neuron], dead: dict[int, Neuron], edges: list[tuple]) -> Graph:
+def _build(
+    fields: dict, living: list[Neuron], dead: dict[int, Neuron], edges: list[tuple]
+) -> Graph:
     graph = Graph(graveyard_size=fields["graveyard_size"], capacity=max(16, len(living)))
     graph.meta = fields["meta"]
     graph.dead.update(dead)

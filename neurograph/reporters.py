@@ -31,8 +31,8 @@ class Reporter:
     def snapshot(self, cycle: int, graph: Graph, reserve: list[int], final: bool) -> None:
         """The graph after a write-back (read it now, do not keep it)."""
 
-    def checkpoint(self, cycle: int) -> None:
-        """A checkpoint of this cycle is on disk."""
+    def checkpoint(self, cycle: int, state: dict, tensors: dict) -> None:
+        """The run's full state at ``cycle`` (see :meth:`Trainer.state`), to persist now."""
 
     def end(self, summary: dict) -> None:
         """Run finished (or was interrupted: ``summary['status']``)."""
@@ -63,9 +63,9 @@ class ReporterSet(Reporter):
         for r in self.reporters:
             r.snapshot(cycle, graph, reserve, final)
 
-    def checkpoint(self, cycle):
+    def checkpoint(self, cycle, state, tensors):
         for r in self.reporters:
-            r.checkpoint(cycle)
+            r.checkpoint(cycle, state, tensors)
 
     def end(self, summary):
         for r in self.reporters:

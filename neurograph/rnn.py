@@ -60,15 +60,18 @@ def _blocks(c: Compiled):
 
 def _run_hidden(wxh, whh, bh, m, inputs, h0, scope):
     """Hidden states (T, H) and what the recurrence saw (T, H) at each step."""
-    steps = inputs.shape[0]
     xproj = wxh.t()[inputs] + bh  # (T, H) input drive, gathered not multiplied
     hs = torch.empty_like(xproj)
-    seen = torch.empty_like(xproj)  # u_{t-1}: m*h or h, input of Whh at step t
     h = h0
-    for t in range(steps):
-        u = h * m if scope == "all" else h
-        seen[t] = u
-        h = torch.tanh(torch.addmv(xproj[t], whh, u), out=hs[t])
+    if scope == "readout":
+        # per-step views made once: indexing inside the loop costs more than the math
+        for x_t, h_t in zip(xproj.unbind(0), hs.unbind(0)):
+            h = torch.tanh(torch.addmv(x_t, whh, h), out=h_t)
+        return hs, torch.cat([h0.unsqueeze(0), hs[:-1]])
+    seen = torch.empty_like(xproj)  # u_{t-1} = m * h_{t-1}, input of Whh at step t
+    for x_t, h_t, u_t in zip(xproj.unbind(0), hs.unbind(0), seen.unbind(0)):
+        u = torch.mul(h, m, out=u_t)
+        h = torch.tanh(torch.addmv(x_t, whh, u), out=h_t)
     return hs, seen
 
 
@@ -122,14 +125,14 @@ def bptt(
 
 def _backprop_recurrence(d_out, dtanh, whh, m, scope):
     """Gradients at the pre-activations (T, H), walking the window backwards."""
-    steps = d_out.shape[0]
     draw = torch.empty_like(d_out)
     whh_t = whh.t()
-    g = d_out[steps - 1]
-    for t in range(steps - 1, -1, -1):
-        torch.mul(dtanh[t], g, out=draw[t])
+    d_outs, dtanhs, draws = d_out.unbind(0), dtanh.unbind(0), draw.unbind(0)
+    g = d_outs[-1]
+    for t in range(d_out.shape[0] - 1, -1, -1):
+        torch.mul(dtanhs[t], g, out=draws[t])
         if t and scope == "readout":
-            g = torch.addmv(d_out[t - 1], whh_t, draw[t])
+            g = torch.addmv(d_outs[t - 1], whh_t, draws[t])
         elif t:  # through u_{t-1} = m * h_{t-1}
-            g = d_out[t - 1] + (whh_t @ draw[t]) * m
+            g = torch.addcmul(d_outs[t - 1], whh_t @ draws[t], m)
     return draw

@@ -20,11 +20,20 @@ import os
 import tempfile
 from pathlib import Path
 
+from neurograph.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
 from neurograph.reporters import Reporter
-from neurograph.scenario import Scenario, scenario_to_yaml
+from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
 
-__all__ = ["RunFolderError", "RunFolder", "prepare_run_folder", "write_json_atomic"]
+__all__ = [
+    "RunFolderError",
+    "RunFolder",
+    "prepare_run_folder",
+    "open_for_resume",
+    "write_json_atomic",
+]
+
+_LOGS = ("metrics.jsonl", "events.jsonl")
 
 
 class RunFolderError(ValueError):
@@ -57,7 +66,7 @@ def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -
     if path.is_dir() and any(path.iterdir()):
         if not force:
             raise RunFolderError(f"{path}: run folder exists and is not empty (use --force to overwrite)")
-        for name in ("metrics.jsonl", "events.jsonl", "summary.json", "graph.graphml"):
+        for name in (*_LOGS, "summary.json", "graph.graphml", "checkpoint.safetensors"):
             (path / name).unlink(missing_ok=True)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -94,7 +103,36 @@ class RunFolder(Reporter):
             (self.path / "graphs").mkdir(exist_ok=True)
             write_graphml(graph, self.path / "graphs" / f"cycle-{cycle}.graphml", reserve=reserve)
 
+    def checkpoint(self, cycle, state, tensors):
+        # log lengths at this cycle: a resume truncates the logs back to them
+        state = dict(state, logs={name: (self.path / name).stat().st_size for name in _LOGS})
+        save_checkpoint(self.path, state, tensors)
+
     def end(self, summary):
         write_json_atomic(self.path / "summary.json", summary)
         self._metrics.close()
         self._events.close()
+
+
+def open_for_resume(path: Path) -> tuple[Scenario, dict, dict]:
+    """Scenario, checkpoint state and tensors of a run folder; logs cut to the checkpoint.
+
+    Raises :class:`RunFolderError` for a folder that is not a run or whose
+    checkpoint is unusable.
+    """
+    path = Path(path)
+    if not (path / "scenario.yaml").is_file():
+        raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
+    try:
+        scenario = load_scenario(path / "scenario.yaml")
+        state, tensors = load_checkpoint(path)
+    except (ScenarioError, CheckpointError) as e:
+        raise RunFolderError(str(e)) from None
+    for name, size in state.get("logs", {}).items():
+        log = path / name
+        if log.exists() and log.stat().st_size >= size:
+            with open(log, "r+b") as f:
+                f.truncate(size)
+        else:
+            raise RunFolderError(f"{log}: shorter than at the checkpoint; the run folder was modified")
+    return scenario, state, tensors

@@ -29,6 +29,7 @@ import torch
 
 from neurograph.charnet import add_hidden, build_char_rnn
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
+from neurograph.graph import Graph
 from neurograph.growth import build_rule
 from neurograph.optim import build_optimizer
 from neurograph.penalties import build_penalty
@@ -89,6 +90,8 @@ class Trainer:
         self.adds = self.deletes = 0
         self.phase_results: list[dict] = []
         self.wall = 0.0
+        self._session: tuple[float, float] | None = None  # (start, wall before) while running
+        self._stop_requested = False
         self._refresh_hidden()
 
     # ------------------------------------------------------------ queries
@@ -206,6 +209,70 @@ class Trainer:
             "cycles_per_s": cycles_per_s,
         }
 
+    # ----------------------------------------------------------- persistence
+    def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """Everything needed to continue exactly: (JSON-able dict, tensors)."""
+        graph_state, graph_arrays = self.graph.to_state()
+        c = self.compiled
+        tensors = {
+            "graph.weights": torch.from_numpy(graph_arrays["weights"]),
+            "graph.present": torch.from_numpy(graph_arrays["present"]),
+            "compiled.weight": c.weight,
+            "compiled.mask": c.mask,
+            "compiled.bias": c.bias,
+            "compiled.multiplier": c.multiplier,
+            "h": self.h,
+        }
+        for name, memories in self.optimizer.state.items():
+            for key, mem in memories.items():
+                tensors[f"optimizer.{name}.{key}"] = mem
+        state = {
+            "scenario": self.scenario.name,
+            "seed": self.scenario.seed,
+            "graph": graph_state,
+            "compiled_ids": c.ids,
+            "optimizer_steps": self.optimizer.steps,
+            "rng_structure": self.rng_structure.bit_generator.state,
+            "rng_init": self.rng_init.bit_generator.state,
+            "tasks": [t.get_state() for t in self.tasks],
+            "cycle": self.cycle,
+            "smooth": self.smooth,
+            "last_loss": self.last_loss,
+            "last_char": self.last_char,
+            "adds": self.adds,
+            "deletes": self.deletes,
+            "phase_results": self.phase_results,
+            "wall": self.elapsed(),
+        }
+        return state, tensors
+
+    def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`state` (the scenario must be the same)."""
+        graph_arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
+        self.graph = Graph.from_state(state["graph"], graph_arrays)
+        c = self.compiled = compile_graph(self.graph, device=self.device, dtype=_DTYPES[self.scenario.dtype])
+        if c.ids != state["compiled_ids"]:
+            raise ValueError("checkpoint's compiled order does not match its graph")
+        on = lambda t: t.to(device=self.device, dtype=c.weight.dtype)  # noqa: E731
+        c.weight, c.mask = on(tensors["compiled.weight"]), on(tensors["compiled.mask"])
+        c.bias, c.multiplier = on(tensors["compiled.bias"]), on(tensors["compiled.multiplier"])
+        self.h = on(tensors["h"])
+        self.optimizer.steps = state["optimizer_steps"]
+        for name in self.optimizer.state:
+            prefix = f"optimizer.{name}."
+            self.optimizer.state[name] = {k[len(prefix) :]: on(v) for k, v in tensors.items() if k.startswith(prefix)}
+        self.rng_structure.bit_generator.state = state["rng_structure"]
+        self.rng_init.bit_generator.state = state["rng_init"]
+        for task, task_state in zip(self.tasks, state["tasks"]):
+            task.set_state(task_state)
+        for key in ("cycle", "smooth", "last_loss", "last_char", "adds", "deletes", "phase_results", "wall"):
+            setattr(self, key, state[key])
+        self._refresh_hidden()
+
+    def checkpoint(self) -> None:
+        state, tensors = self.state()
+        self.reporters.checkpoint(self.cycle, state, tensors)
+
     def snapshot(self, final: bool = False) -> None:
         write_back(self.compiled, self.graph)
         self.reporters.snapshot(self.cycle, self.graph, self.reserve_ids(), final)
@@ -216,9 +283,15 @@ class Trainer:
         self.reporters.start(self.info())
         status = "finished"
         t0, c0 = time.perf_counter(), self.cycle
+        self._session = (t0, self.wall)  # (start of this session, wall time before it)
+        if self.cycle == 0:
+            self.checkpoint()  # a run folder is resumable from its first moment
         tick_t, tick_c = t0, self.cycle
         try:
             while self.cycle < self.total_cycles:
+                if self._stop_requested:
+                    status = "interrupted"
+                    break
                 self.step()
                 if self.cycle in self.phase_ends:
                     self._record_phase_end()
@@ -229,13 +302,30 @@ class Trainer:
                     self.reporters.metrics(self.metrics_row(rate))
                 if report.graph_every and self.cycle % report.graph_every == 0 and self.cycle < self.total_cycles:
                     self.snapshot()
-        except KeyboardInterrupt:
+                if report.checkpoint_every and self.cycle % report.checkpoint_every == 0:
+                    self.checkpoint()
+        except KeyboardInterrupt:  # raised mid-cycle: the last checkpoint stays the valid one
             status = "interrupted"
-        self.wall += time.perf_counter() - t0
+            self.wall = self.elapsed()
+            self.reporters.end(self.summary(status, 0.0))
+            raise
+        self.checkpoint()
+        self.wall = self.elapsed()
         self.snapshot(final=True)
-        summary = self.summary(status, (self.cycle - c0) / max(self.wall, 1e-9))
+        summary = self.summary(status, (self.cycle - c0) / max(time.perf_counter() - t0, 1e-9))
         self.reporters.end(summary)
         return summary
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop after the current cycle (safe from a signal handler)."""
+        self._stop_requested = True
+
+    def elapsed(self) -> float:
+        """Wall time of the run so far, seconds, across resumed sessions."""
+        if self._session is None:
+            return self.wall
+        start, before = self._session
+        return before + time.perf_counter() - start
 
     def _record_phase_end(self) -> None:
         phase = self.phase_index(self.cycle - 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 
@@ -434,4 +435,81 @@ def test_large_dense_graph_without_connection_objects(monkeypatch: pytest.Monkey
     # float64 + bool storage is 9 bytes per potential connection (~225 MB here); wire's
     # temporaries may double that, a per-connection object would cost ~100x.
     assert peak < 3 * 9 * N_LARGE * N_LARGE, f"peak {peak / 1e6:.0f} MB"
-    assert elapsed < 3.0, f"{elapsed:.2f} s"
+    # ~1 s on an idle laptop core; a per-connection Python path would take minutes, so
+    # the bound is loose enough not to flake on a loaded machine.
+    assert elapsed < 10.0, f"{elapsed:.2f} s"
+
+
+# ------------------------------------------------------------ wire metadata
+def test_wire_records_birth_of_late_connections(graph: Graph) -> None:
+    graph.cycle = 5
+    graph.wire([1, 3], [0], np.ones((2, 1)))
+    assert graph.connection(0, 1).born == graph.connection(0, 3).born == 5
+    assert graph.connection(0, 1).inherited_from is None
+
+
+def test_wire_at_birth_keeps_default_birth(graph: Graph) -> None:
+    graph.cycle = 5
+    new = graph.add_neuron("hidden").id
+    graph.wire([new], [0, 4], np.ones((1, 2)))
+    assert graph.connection(0, new).born == 5 and graph._conn_meta == {}
+
+
+def test_wire_forgets_metadata_of_removed_connections(graph: Graph) -> None:
+    graph.cycle = 5
+    graph.connect(0, 1, 1.0)
+    graph.wire([1], [0], np.ones((1, 1)), present=np.zeros((1, 1), dtype=bool))
+    graph.cycle = 12
+    graph.wire([1], [0], np.ones((1, 1)))
+    assert graph.connection(0, 1).born == 12
+
+
+# ---------------------------------------------------------------- persistence
+def test_state_round_trip_through_json(graph: Graph, rng: np.random.Generator) -> None:
+    graph.wire(graph.ids(), graph.ids(), rng.standard_normal((6, 6)), present=rng.random((6, 6)) < 0.5)
+    graph.cycle = 4
+    graph.connect(0, 5, 0.25, reason="late")
+    graph.delete_neuron(3)
+    child = graph.add_neuron("hidden", inherited_from=3, bias=0.5, tags=["x"]).id
+    graph.connect(0, child, 0.5, inherited_from=3)
+    graph.meta["seed"] = "0"
+    state, arrays = graph.to_state()
+    restored = Graph.from_state(json.loads(json.dumps(state)), arrays)
+    view = lambda g: sorted((c.source, c.target, c.weight, c.born, c.inherited_from) for c in g.connections())  # noqa: E731
+    assert view(restored) == view(graph)
+    assert restored.neurons == graph.neurons and restored.dead == graph.dead
+    assert restored.events == graph.events and restored.graveyard == graph.graveyard
+    assert (restored.cycle, restored.next_id, restored.meta) == (graph.cycle, graph.next_id, graph.meta)
+    assert restored.lineage(child) == [3, child]
+    restored.check()
+    assert restored.add_neuron("hidden").id == graph.add_neuron("hidden").id
+    assert restored.incoming(child) == graph.incoming(child)
+
+
+# ------------------------------------------------------------ known bugs
+# Strict xfails: each fails today because of the bug named in its reason; fixing the bug
+# turns it into an XPASS failure, which is the cue to drop the marker.
+@pytest.mark.xfail(strict=True, reason="wire drops the born/inherited_from of connections it keeps present")
+def test_wire_keeps_metadata_of_connections_it_keeps(graph: Graph) -> None:
+    graph.delete_neuron(3)
+    graph.cycle = 5
+    graph.connect(0, 1, 1.0)
+    graph.connect(4, 1, 1.0, inherited_from=3)
+    graph.cycle = 9
+    graph.wire([1], [0, 4], np.full((1, 2), 2.0))
+    assert (graph.connection(0, 1).born, graph.connection(4, 1).inherited_from) == (5, 3)
+
+
+@pytest.mark.xfail(strict=True, reason="wire broadcasts a present mask of the wrong shape")
+def test_wire_rejects_present_of_wrong_shape(graph: Graph) -> None:
+    with pytest.raises(GraphError, match="present"):
+        graph.wire([1, 3, 5], [0, 4, 2], np.ones((3, 3)), present=np.array([True, False, True]))
+
+
+@pytest.mark.xfail(strict=True, raises=KeyError, reason="ages() raises KeyError, not GraphError, for non-living ids")
+@pytest.mark.parametrize("dead", [False, True])
+def test_ages_of_unknown_or_dead_id_raise_graph_error(graph: Graph, dead: bool) -> None:
+    if dead:
+        graph.delete_neuron(1)
+    with pytest.raises(GraphError):
+        graph.ages([1 if dead else 99])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 
 import igraph
 import networkx as nx
@@ -34,7 +35,8 @@ def graph() -> Graph:
     g = Graph(graveyard_size=8)
     g.meta.update(scenario="xor", seed="7", note="hand made")
     ins = [g.add_neuron("input", position=(0.0, float(k), 0.0)).id for k in range(3)]
-    hid = [g.add_neuron("hidden", bias=0.25 * k, multiplier=2.0, tags={"a", "b"}).id for k in range(4)]
+    tags = {"a", "b"}
+    hid = [g.add_neuron("hidden", bias=0.25 * k, multiplier=2.0, tags=tags).id for k in range(4)]
     outs = [g.add_neuron("output", bias=-1.5, position=(2.0, 0.5, -3.0)).id for _ in range(2)]
     g.wire(hid, ins, rng.normal(size=(4, 3)))
     g.wire(outs, hid, rng.normal(size=(2, 4)))
@@ -50,6 +52,7 @@ def graph() -> Graph:
     grandchild = g.add_neuron("hidden", inherited_from=heir, bias=0.1).id
     g.wire([grandchild], ins + hid[:2], rng.normal(size=(1, 5)))
     g.delete_neuron(hid[3])  # dead, no heir
+    g.delete_neuron(g.add_neuron("output").id)  # next_id is now above every living id
     g.cycle = 20
     g.check()
     return g
@@ -79,9 +82,9 @@ def good_file(graph, tmp_path):
     return path
 
 
-def edited(path, pattern: str, replacement: str, count: int = 1):
-    """Hand-edit a written file: regex replace, failing loudly if nothing matched."""
-    text, n = re.subn(pattern, replacement, path.read_text(), count=count, flags=re.S)
+def edited(path, pattern: str, replacement: str):
+    """Hand-edit a written file: one regex replacement, failing loudly if nothing matched."""
+    text, n = re.subn(pattern, replacement, path.read_text(), count=1, flags=re.S)
     assert n, f"pattern {pattern!r} not found"
     path.write_text(text)
     return path
@@ -131,6 +134,7 @@ def test_reserve_sets_state(graph):
     states = {d["id"]: d["state"] for _, d in g.nodes(data=True)}
     assert {i for i, s in states.items() if s == "reserve"} == set(reserve)
     assert set(states.values()) == {"alive", "reserve"}
+    assert snapshot(from_networkx(g)) == snapshot(graph)  # reserve neurons come back living
 
 
 def test_reserve_must_name_living_neurons(graph):
@@ -219,55 +223,83 @@ def test_xml_but_not_graphml(tmp_path):
 def test_graphml_but_not_neurograph(tmp_path):
     path = tmp_path / "plain.graphml"
     nx.write_graphml(nx.path_graph(3, create_using=nx.DiGraph), path)
-    with pytest.raises(GraphMLError, match=r"plain\.graphml: not a neurograph graph.*format_version"):
+    with pytest.raises(GraphMLError, match=r"plain\.graphml: not a neurograph.*format_version"):
         read_graphml(path)
 
 
-def node_with(label: str) -> str:
-    """Regex of the <data> block of the node labelled ``label``."""
-    return rf'(<node id="{label}">.*?)'
+def node(label: str) -> str:
+    return f'<node id="{label}">'
 
 
+def edge(source: str, target: str) -> str:
+    return f'<edge source="{source}" target="{target}">'
+
+
+def set_data(owner: str, key: str, value=None) -> tuple[str, str]:
+    """Edit of the first ``key`` attribute after ``owner``'s tag: set it, or remove it (None)."""
+    pattern = rf'({re.escape(owner)}.*?)<data key="{key}">[^<]*</data>'
+    new = "" if value is None else f'<data key="{key}">{escape(str(value))}</data>'
+    return pattern, r"\g<1>" + new
+
+
+# name: (pattern, replacement, expected message after the file name)
 BAD_EDITS = {
-    "newer format": (r'(<data key="format_version">)1<', r"\g<1>2<", "unsupported format_version 2"),
-    "missing node attr": (node_with("h4") + r'<data key="bias">[^<]*</data>', r"\1", r"node 'h4' lacks attribute 'bias'"),
-    "missing edge attr": (r'(<edge source="i0" target="h3">.*?)<data key="signed_weight">[^<]*</data>', r"\1",
-                          r"edge 'i0' -> 'h3' lacks attribute 'signed_weight'"),
-    "missing graph attr": (r'<data key="next_id">[^<]*</data>', "", r"graph lacks attribute 'next_id'"),
-    "wrong type": (node_with("h3") + r'<data key="bias">[^<]*<', r'\1<data key="bias">abc<', "malformed GraphML"),
-    "edge to unknown node": (r'<edge source="i0" target="h3">', '<edge source="i0" target="h99">',
-                             r"refers to unknown node 'h99'"),
-    "duplicate node": (r'(<node id="h3">.*?</node>)', r"\1\1", r"duplicate node 'h3'"),
-                         "id at next_id": (r'<data key="next_id">[^<]*<', '<data key="next_id">9<', r"node 'h\d+': id \d+ is not in \[0, next_id 9\)"),
-    "bad role": (node_with("h3") + r'<data key="role">hidden<', r'\1<data key="role">glia<', r"node 'h3': role 'glia'"),
-    "bad state": (node_with("h3") + r'<data key="state">alive<', r'\1<data key="state">asleep<', r"node 'h3': state 'asleep'"),
-    "label mismatch": (node_with("h3") + r'<data key="id">3<', r'\1<data key="id">4<', r"node 'h3': name does not match id 4"),
-    "inherit from living": (node_with("h10") + r'<data key="inherited_from">9<', r'\1<data key="inherited_from">3<',
-                            r"node 'h10': inherited_from 3 is not a known dead neuron"),
-    "inherit from unknown": (node_with("h10") + r'<data key="inherited_from">9<', r'\1<data key="inherited_from">6<',
-                             r"node 'h10': inherited_from 6 is not a known dead neuron"),
-    "lineage too short": (node_with("h10") + r'<data key="lineage">h5&gt;h9&gt;h10<', r'\1<data key="lineage">h9&gt;h10<',
-                          r"node 'h10': .*lineage 'h9>h10'"),
-    "lineage of another": (node_with("h10") + r'<data key="lineage">h5&gt;h9&gt;h10<', r'\1<data key="lineage">h5&gt;h9&gt;h4<',
-                           r"node 'h10': lineage 'h5>h9>h4' does not end with the node's own label"),
-    "lineage not a chain": (node_with("h10") + r'<data key="lineage">[^<]*<', r'\1<data key="lineage">h5,h10<',
-                            r"node 'h10': bad lineage 'h5,h10'"),
-    "living ancestor": (node_with("h10") + r'<data key="lineage">h5&gt;', r'\1<data key="lineage">h3&gt;',
-                        r"node 'h10': .*h3"),
-    "generation": (node_with("h10") + r'<data key="generation">2<', r'\1<data key="generation">1<',
-                   r"node 'h10': generation 1 does not match lineage"),
-    "alive with died": (node_with("h3") + r'<data key="died">-1<', r'\1<data key="died">4<', r"node 'h3': died 4"),
-    "edge inherits from living": (r'(<edge source="i0" target="h10">.*?<data key="inherited_from">)-1<', r"\g<1>3<",
-                                  r"edge 'i0' -> 'h10': inherited_from 3 is not a dead neuron"),
-    "duplicate edge": (r'(<edge source="i0" target="h3">.*?</edge>)', r"\1\1", r"duplicate edge 'i0' -> 'h3'"),
-    "undirected": (r'edgedefault="directed"', 'edgedefault="undirected"', "undirected"),
-}  # fmt: skip
+    "newer format": (*set_data("<graph", "format_version", 2), "format_version 2 unsupported"),
+    "missing graph attr": (*set_data("<graph", "next_id"), "graph lacks attribute 'next_id'"),
+    "missing node attr": (*set_data(node("h4"), "bias"), "node 'h4' lacks attribute 'bias'"),
+    "missing edge attr": (
+        *set_data(edge("i0", "h3"), "signed_weight"),
+        "edge 'i0' -> 'h3' lacks attribute 'signed_weight'",
+    ),
+    "not a number": (*set_data(node("h3"), "bias", "abc"), "malformed GraphML"),
+    "edge to unknown node": (edge("i0", "h3"), edge("i0", "h99"), "unknown node 'h99'"),
+    "duplicate node": (r'(<node id="h3">.*?</node>)', r"\1\1", "duplicate node 'h3'"),
+    "duplicate edge": (r'(<edge source="i0" target="h3">.*?</edge>)', r"\1\1", "duplicate edge"),
+    "undirected": ('edgedefault="directed"', 'edgedefault="undirected"', "undirected"),
+    "id at next_id": (
+        *set_data("<graph", "next_id", 9),
+        r"node 'h10': id 10 is not in \[0, next_id 9\)",
+    ),
+    "bad role": (*set_data(node("h3"), "role", "glia"), "node 'h3': role 'glia'"),
+    "bad state": (*set_data(node("h3"), "state", "asleep"), "node 'h3': state 'asleep'"),
+    "label mismatch": (*set_data(node("h3"), "id", 4), "node 'h3': name does not match id 4"),
+    "alive with died": (*set_data(node("h3"), "died", 4), "node 'h3': died 4"),
+    "inherit from living": (
+        *set_data(node("h10"), "inherited_from", 3),
+        "node 'h10': inherited_from 3 is not a known dead neuron",
+    ),
+    "inherit from unknown": (
+        *set_data(node("h10"), "inherited_from", 6),
+        "node 'h10': inherited_from 6 is not a known dead neuron",
+    ),
+    "lineage too short": (*set_data(node("h10"), "lineage", "h9>h10"), "node 'h10': .*'h9>h10'"),
+    "lineage of another": (
+        *set_data(node("h10"), "lineage", "h5>h9>h4"),
+        "node 'h10': lineage 'h5>h9>h4' does not end with the node's own label",
+    ),
+    "lineage not a chain": (
+        *set_data(node("h10"), "lineage", "h5,h10"),
+        "node 'h10': bad lineage 'h5,h10'",
+    ),
+    "living ancestor": (
+        *set_data(node("h10"), "lineage", "h3>h9>h10"),
+        "node 'h10': lineage 'h3>h9>h10' names living h3",
+    ),
+    "generation": (
+        *set_data(node("h10"), "generation", 1),
+        "node 'h10': generation 1 does not match lineage",
+    ),
+    "edge inherits from living": (
+        *set_data(edge("i0", "h10"), "inherited_from", 3),
+        "edge 'i0' -> 'h10': inherited_from 3 is not a dead neuron",
+    ),
+}
 
 
 def test_fixture_ids_used_by_bad_edits(graph):
     """The edits above assume these ids; fail here, not obscurely, if the fixture changes."""
     assert graph.ids("hidden") == [3, 4, 10] and graph.ids("output") == [7, 8]
-    assert graph.next_id == 11 and set(graph.dead) == {5, 6, 9}
+    assert graph.next_id == 12 and set(graph.dead) == {5, 6, 9, 11}
     assert graph.lineage_label(10) == "h5>h9>h10"
 
 
@@ -288,7 +320,7 @@ def test_untouched_file_passes_the_checks(good_file):
 def test_lineages_that_disagree_are_rejected(graph, tmp_path):
     path = tmp_path / "net.graphml"
     write_graphml(graph, path, include_dead=True)
-    edited(path, node_with("h10") + r'<data key="lineage">h5&gt;', r'\1<data key="lineage">h6&gt;')
+    edited(path, *set_data(node("h10"), "lineage", "h6>h9>h10"))
     with pytest.raises(GraphMLError, match="disagrees with another lineage about h9"):
         read_graphml(path)
 

@@ -1,0 +1,94 @@
+"""Checkpoints: the whole state of a run in one safetensors file, never a pickle.
+
+One file, ``checkpoint.safetensors``, holds the tensors (compiled weights,
+mask, biases, multipliers, hidden state, optimizer memories, the graph's
+weight block) and, in its string metadata, one JSON document with everything
+else: graph structure, graveyard and event log, RNG and task states, counters,
+and the byte length of ``metrics.jsonl`` and ``events.jsonl`` at that moment
+(resume truncates them there, so nothing is repeated or skipped). It is
+written to a temporary file, fsynced, then renamed over the previous one: a
+kill at any moment leaves either the old or the new checkpoint, both whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+__all__ = ["FORMAT_VERSION", "CHECKPOINT", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+
+FORMAT_VERSION = 1
+CHECKPOINT = "checkpoint.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated or of another format."""
+
+
+def save_checkpoint(folder: Path, state: dict, tensors: dict[str, torch.Tensor]) -> Path:
+    """Atomically write ``state`` (JSON-able) and ``tensors`` to ``folder``."""
+    folder = Path(folder)
+    payload = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {"format": "neurograph-checkpoint", "format_version": str(FORMAT_VERSION), "state": json.dumps(state)}
+    data = st_save(payload, metadata=meta)
+    path = folder / CHECKPOINT
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CHECKPOINT}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(state, tensors) of the checkpoint in ``folder``; CheckpointError if unusable."""
+    path = Path(folder) / CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: not a run folder with a checkpoint ({CHECKPOINT} missing)")
+    raw = path.read_bytes()
+    try:
+        tensors = st_load(raw)
+        meta = _metadata(raw)
+    except (SafetensorError, ValueError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    if meta.get("format") != "neurograph-checkpoint":
+        raise CheckpointError(f"{path}: not a neurograph checkpoint")
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')} (this version reads {FORMAT_VERSION})")
+    return json.loads(meta["state"]), tensors
+
+
+def _metadata(raw: bytes) -> dict:
+    if len(raw) < 8:
+        raise ValueError("file too short")
+    n = int.from_bytes(raw[:8], "little")
+    if n > len(raw) - 8:
+        raise ValueError("header longer than file")
+    return json.loads(raw[8 : 8 + n]).get("__metadata__", {})
+
+
+def numpy_state(rng: np.random.Generator) -> dict:
+    """JSON-able state of a numpy Generator."""
+    return rng.bit_generator.state
+
+
+def set_numpy_state(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state
