@@ -52,6 +52,11 @@ class WindowResult:
     h_last: torch.Tensor  # (H,) hidden state after the last character
 
 
+def _check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+
+
 def _blocks(c: Compiled):
     hid, inp, out = c.hidden, c.inputs, c.outputs
     w = c.weight
@@ -77,6 +82,7 @@ def _run_hidden(wxh, whh, bh, m, inputs, h0, scope):
 
 def forward_logits(c: Compiled, inputs: torch.Tensor, h0: torch.Tensor, *, scope: str = "readout"):
     """Logits (T, V) and last hidden state for a window of character indices."""
+    _check_scope(scope)
     wxh, whh, why, bh, by, m = _blocks(c)
     hs, _ = _run_hidden(wxh, whh, bh, m, inputs, h0, scope)
     return (hs * m) @ why.t() + by, hs[-1].clone()
@@ -89,8 +95,7 @@ def bptt(
 
     inputs, targets: (T,) int64 character indices; h0: (H,) initial state.
     """
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    _check_scope(scope)
     wxh, whh, why, bh, by, m = _blocks(c)
     steps = inputs.shape[0]
     hs, seen = _run_hidden(wxh, whh, bh, m, inputs, h0, scope)
