@@ -40,6 +40,19 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
     val.add_argument("scenario", type=Path)
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+
+    exp = sub.add_parser("export", help="write a run's graph as GraphML, dynamic GEXF or CSV")
+    exp.add_argument("run_dir", type=Path)
+    exp.add_argument("--format", required=True, choices=["graphml", "gexf", "csv"])
+    exp.add_argument("--cycle", type=int, help="export the snapshot at this cycle instead of the final graph")
+    exp.add_argument("--out", type=Path, help="file (a folder for csv; default: RUN_DIR/export/...)")
+
+    show = sub.add_parser("show", help="print a run's summary (also for an unfinished run)")
+    show.add_argument("run_dir", type=Path)
+
+    plot = sub.add_parser("plot", help="PNG of loss and hidden size against cycles")
+    plot.add_argument("run_dir", type=Path)
+    plot.add_argument("--out", type=Path, help="PNG file (default: RUN_DIR/plot.png)")
     return p
 
 
@@ -119,6 +132,74 @@ def _cmd_resume(args) -> int:
     return 130 if summary["status"] == "interrupted" else 0
 
 
+def _cmd_export(args) -> int:
+    from neurograph.export import export_run
+
+    out = export_run(args.run_dir, args.format, args.out, cycle=args.cycle)
+    sys.stdout.write(f"wrote {out}\n")
+    return 0
+
+
+def _cmd_show(args) -> int:
+    from neurograph.export import run_summary
+
+    sys.stdout.write(_summary_text(args.run_dir, run_summary(args.run_dir)))
+    return 0
+
+
+def _summary_text(run_dir: Path, s: dict) -> str:
+    """Aligned plain-text table of a run summary (see :func:`neurograph.export.run_summary`)."""
+    from neurograph_cli.progress import format_duration
+
+    cycles = f"{s['cycles']:,} / {s['total_cycles']:,}"
+    if s["status"] == "incomplete":
+        at = s.get("checkpoint_cycle")
+        cycles += " (no checkpoint)" if at is None else f" (resumable from cycle {at:,})"
+    rate = s.get("cycles_per_s")
+    fields = [
+        ("run", str(run_dir)),
+        ("scenario", f"{s['scenario']} (seed {s['seed']})"),
+        ("status", s["status"]),
+        ("cycles", cycles),
+        ("hidden", "n/a" if s["hidden"] is None else f"{s['hidden']} (reserve {s.get('reserve', 'n/a')})"),
+        ("loss", _loss_text(s.get("loss"), s.get("optimum"))),
+        ("adds / deletes", f"+{s['adds']} / -{s['deletes']}"),
+        ("wall time", format_duration(s.get("wall_s"))),
+        ("cycles/s", "n/a" if rate is None else f"{rate:,.0f}"),
+    ]
+    lines = [f"{name + ':':<16}{value}" for name, value in fields]
+    table = [("phase", "task", "at cycle", "hidden", "loss", "optimum")]
+    for p in s["phases"]:
+        end = f"{p['end_cycle']:,}" + (" (so far)" if p.get("partial") else "")
+        optimum = "n/a" if p["optimum"] is None else f"{p['optimum']:.4f}"
+        table.append((str(p["phase"] + 1), p["task"], end, str(p["hidden"]), f"{p['loss']:.4f}", optimum))
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]))]
+    lines += [""] + ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def _loss_text(loss: float | None, optimum: float | None) -> str:
+    if loss is None:
+        return "n/a"
+    if optimum is None:
+        return f"{loss:.4f} nats/char"
+    return f"{loss:.4f} nats/char, optimum {optimum:.4f} (gap {loss - optimum:+.4f})"
+
+
+def _cmd_plot(args) -> int:
+    from neurograph.export import read_jsonl, run_folder, run_phases
+    from neurograph.plots import plot_run
+
+    run_dir = run_folder(args.run_dir)
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    if not rows:
+        raise ValueError("no metrics rows to plot yet")
+    out = args.out or run_dir / "plot.png"
+    plot_run(rows, run_phases(run_dir, rows), out)
+    sys.stdout.write(f"wrote {out}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -134,7 +215,14 @@ def _dispatch(args) -> int:
     from neurograph.runfolder import RunFolderError
     from neurograph.scenario import ScenarioError
 
-    handlers = {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate}
+    handlers = {
+        "run": _cmd_run,
+        "resume": _cmd_resume,
+        "validate": _cmd_validate,
+        "export": _cmd_export,
+        "show": _cmd_show,
+        "plot": _cmd_plot,
+    }
     try:
         return handlers[args.command](args)
     except (ScenarioError, RunFolderError, GraphMLError, CheckpointError) as e:

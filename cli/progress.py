@@ -1,40 +1,125 @@
-"""Plain progress display: one line per metrics row (the live view replaces it on terminals)."""
+"""Plain progress lines for pipes, logs and ``--no-live``; :func:`make_progress` picks the display.
+
+The plain reporter writes no colours or terminal codes, so its output reads the
+same in a log file as on screen. The rich live view (:mod:`neurograph_cli.live`)
+replaces it on terminals and is imported only when used.
+"""
 
 from __future__ import annotations
 
+import os
+
 from neurograph.reporters import Reporter
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "make_progress", "format_duration", "summary_line"]
+
+RATE_SMOOTHING = 0.7  # weight of the old cycles/s estimate in the ETA (rows' rates are noisy)
+
+
+def make_progress(stream, *, live: bool) -> Reporter:
+    """The live view when ``live`` and ``stream`` is a terminal, else plain :class:`Progress` lines."""
+    if live and _is_terminal(stream):
+        from neurograph_cli.live import LiveView
+
+        return LiveView.for_stream(stream)
+    return Progress(stream)
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        tty = bool(isatty and isatty())
+    except (ValueError, OSError):  # closed or detached stream
+        return False
+    return tty and os.environ.get("TERM") != "dumb"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``h:mm:ss`` (or ``m:ss`` under an hour); ``--:--`` when unknown."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    s = max(0, int(round(seconds)))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def smoothed_rate(previous: float | None, rate: float) -> float:
+    """Exponential average of cycles/s over metrics rows."""
+    return rate if previous is None else RATE_SMOOTHING * previous + (1 - RATE_SMOOTHING) * rate
+
+
+def eta_seconds(cycle: int, total: int, rate: float | None) -> float | None:
+    """Seconds left at ``rate`` cycles/s; None while the rate is unknown."""
+    return (total - cycle) / rate if rate else None
+
+
+def optimum_text(optimum: float | None) -> str:
+    return "n/a" if optimum is None else f"{optimum:.4f}"
+
+
+def summary_line(summary: dict) -> str:
+    """One line for the end of a run (both displays print it)."""
+    return (
+        f"{summary['status']}: {summary['cycles']:,}/{summary['total_cycles']:,} cycles, "
+        f"{summary['hidden']} hidden (reserve {summary['reserve']}), +{summary['adds']} -{summary['deletes']}, "
+        f"loss {summary['loss']:.4f}/char (optimum {optimum_text(summary['optimum'])}), "
+        f"{summary['wall_s']:.1f} s ({summary['cycles_per_s']:.0f} cycles/s)"
+    )
 
 
 class Progress(Reporter):
-    """Prints a line every ``every_rows`` metrics rows, plus events counts."""
+    """Header, a line at each phase change and every ``every_rows``-th metrics row, and the summary.
+
+    ``live`` is accepted for older callers and ignored: :func:`make_progress` chooses the display.
+    """
 
     def __init__(self, stream, *, live: bool = False, every_rows: int = 10) -> None:
         self.stream = stream
         self.every_rows = every_rows
         self._rows = 0
+        self._phase: int | None = None
+        self._rate: float | None = None
         self.total = 0
+        self.phases: list[dict] = []
 
     def start(self, info):
         self.total = info["total_cycles"]
-        phases = " -> ".join(f"{p['task']}({p['cycles']})" for p in info["phases"])
-        self.stream.write(f"{info['scenario']} seed {info['seed']}: {info['rule']} on {info['device']}, {phases}\n")
+        self.phases = [dict(p) for p in info["phases"]]
+        phases = " -> ".join(f"{p['task']}({p['cycles']})" for p in self.phases)
+        resumed = f", resuming at cycle {info['start_cycle']}" if info.get("start_cycle") else ""
+        self._write(f"{info['scenario']} seed {info['seed']}: {info['rule']} on {info['device']}, {phases}{resumed}")
 
     def metrics(self, row):
         self._rows += 1
-        if self._rows % self.every_rows and row["cycle"] != self.total:
-            return
-        opt = "" if row["optimum"] is None else f" (optimum {row['optimum']:.3f})"
-        self.stream.write(
-            f"cycle {row['cycle']:>7}/{self.total} {row['task']:<5} loss {row['loss']:.4f}{opt} "
-            f"hidden {row['hidden']:>3} reserve {row['reserve']} +{row['adds']} -{row['deletes']} "
-            f"{row['cycles_per_s']:.0f} cycles/s\n"
-        )
-        self.stream.flush()
+        self._rate = smoothed_rate(self._rate, row["cycles_per_s"])
+        changed = row["phase"] != self._phase
+        if changed:
+            self._phase = row["phase"]
+            self._write(self._phase_line(row))
+        if changed or self._rows % self.every_rows == 0 or row["cycle"] == self.total:
+            self._write(self._row_line(row))
 
     def end(self, summary):
-        self.stream.write(
-            f"{summary['status']}: {summary['cycles']} cycles, {summary['hidden']} hidden, "
-            f"loss {summary['loss']:.4f}/char, {summary['wall_s']:.1f} s ({summary['cycles_per_s']:.0f} cycles/s)\n"
+        self._write(summary_line(summary))
+
+    def _phase_line(self, row) -> str:
+        i, n = row["phase"], len(self.phases)
+        end = self.phases[i]["end"] if i < n else self.total
+        return f"phase {i + 1}/{n}: {row['task']} until cycle {end} (optimum {optimum_text(row['optimum'])})"
+
+    def _row_line(self, row) -> str:
+        opt = "" if row["optimum"] is None else f" (optimum {row['optimum']:.4f}, gap {row['gap']:+.4f})"
+        layers = ""
+        if "active" in row and "layers" in row:
+            layers = f" active {row['active']} layers {'/'.join(str(n) for n in row['layers'])}"
+        eta = format_duration(eta_seconds(row["cycle"], self.total, self._rate))
+        return (
+            f"cycle {row['cycle']:>7}/{self.total} {row['task']:<5} loss {row['loss']:.4f}{opt} "
+            f"hidden {row['hidden']:>3} reserve {row['reserve']} +{row['adds']} -{row['deletes']}{layers} "
+            f"{row['cycles_per_s']:.0f} cycles/s ETA {eta}"
         )
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()

@@ -19,6 +19,7 @@ so the memories of surviving neurons follow them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,10 +47,10 @@ def resolve_device(device: str) -> torch.device:
     """``cpu``, ``cuda`` (error without a GPU) or ``auto`` (cuda when available)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
+        raise ValueError(f"device must be cpu, cuda or auto, got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but no CUDA GPU is available (use cpu or auto)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be cpu, cuda or auto, got {device!r}")
     return torch.device(device)
 
 
@@ -225,7 +226,8 @@ def _apply_connection_events(compiled: Compiled, graph: Graph, events) -> None:
                 entries.append((e.neuron, e.other))
         elif e.kind == "rewire":
             if e.neuron >= 0 and e.other >= 0:
-                entries.append((e.neuron, e.other))
+                if e.neuron in index and e.other in index:
+                    entries.append((e.neuron, e.other))
             elif e.neuron >= 0:
                 rows.add(e.neuron)
             elif e.other >= 0:

@@ -197,7 +197,7 @@ class Graph:
     def ages(self, ids: Iterable[int] | None = None) -> np.ndarray:
         """Ages of living neurons (default: all, ascending id), int64."""
         ids = self.ids() if ids is None else list(ids)
-        return np.array([self.cycle - self.neurons[i].born for i in ids], dtype=np.int64)
+        return np.array([self.cycle - self.neuron(i).born for i in ids], dtype=np.int64)
 
     def lineage(self, neuron_id: int) -> list[int]:
         """Chain of ``inherited_from``, oldest ancestor first, ending at ``neuron_id``."""
@@ -384,11 +384,13 @@ class Graph:
         if weights.shape != shape:
             raise GraphError(f"weights shape {weights.shape} != {shape} (targets x sources)")
         mask = np.ones(shape, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+        if mask.shape != shape:
+            raise GraphError(f"present shape {mask.shape} != {shape} (targets x sources)")
         ix = np.ix_(self._slots(targets), self._slots(sources))
         created = mask & ~self._present[ix]
         self._present[ix] = mask
         self._weights[ix] = np.where(mask, weights, 0.0)
-        self._rewire_meta(targets, sources, created)
+        self._rewire_meta(targets, sources, created, mask)
         self._log(
             "rewire",
             targets[0] if len(targets) == 1 else -1,
@@ -396,11 +398,17 @@ class Graph:
             other=sources[0] if len(sources) == 1 else -1,
         )
 
-    def _rewire_meta(self, targets: list[int], sources: list[int], created: np.ndarray) -> None:
-        """Side-table upkeep of a block rewire: drop stale entries, date late births."""
-        tset, sset = set(targets), set(sources)
-        for key in [k for k in self._conn_meta if k[1] in tset and k[0] in sset]:
-            self._drop_meta(key)
+    def _rewire_meta(
+        self, targets: list[int], sources: list[int], created: np.ndarray, present: np.ndarray
+    ) -> None:
+        """Side-table upkeep of a block rewire: forget removed or re-created
+        connections (kept ones keep their birth), date late births."""
+        row = {t: r for r, t in enumerate(targets)}
+        col = {s: c for c, s in enumerate(sources)}
+        for key in [k for k in self._conn_meta if k[1] in row and k[0] in col]:
+            r, c = row[key[1]], col[key[0]]
+            if created[r, c] or not present[r, c]:
+                self._drop_meta(key)
         born_t = np.array([self.neurons[i].born for i in targets])
         born_s = np.array([self.neurons[i].born for i in sources])
         late = created & (self.cycle > np.maximum(born_t[:, None], born_s[None, :]))

@@ -418,6 +418,7 @@ def _build(
     for n in sorted(living, key=lambda n: n.id):
         _add_with_id(graph, n)
     graph._next_id = fields["next_id"]
+    graph.cycle = 0  # wire at cycle 0: default births; own births are set below
     incoming: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for s, t, w, _, _ in edges:
         incoming[t].append((s, w))

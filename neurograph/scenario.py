@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from neurograph.tasks import ALPHABET
+
 __all__ = [
     "Scenario",
     "ScenarioError",
@@ -42,7 +44,10 @@ class EasyTask(Strict):
     """Groups ``(ab...ab)``: after each ``ab`` another follows with probability p."""
 
     kind: Literal["easy"] = "easy"
-    p: Probability = Field(0.6, description="continue probability; paper text 0.75, original data 0.6")
+    # below 1: at p = 1 a group never closes and the stream has no ')'
+    p: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.6, description="continue probability; paper text 0.75, original data 0.6"
+    )
 
 
 class HardTask(Strict):
@@ -101,7 +106,17 @@ class RandomInit(Strict):
     std: PositiveFloat = Field(0.01, description="min-char-rnn's randn*0.01")
 
 
-InitConfig = Annotated[Union[RandomInit], Field(discriminator="kind")]
+class InheritInit(Strict):
+    """New neurons inherit a deleted neuron's wiring (the papers' future work)."""
+
+    kind: Literal["inherit"] = "inherit"
+    choice: Literal["recent", "random", "strongest"] = Field("recent", description="which graveyard entry")
+    noise: NonNegFloat = Field(0.0, description="multiplicative noise: w * (1 + noise * N(0,1))")
+    consume: bool = Field(True, description="remove the entry from the graveyard once inherited")
+    std: PositiveFloat = Field(0.01, description="random init when the graveyard is empty")
+
+
+InitConfig = Annotated[Union[RandomInit, InheritInit], Field(discriminator="kind")]
 
 L1Placement = Literal["gradient_per_step", "gradient", "after_update"]
 
@@ -242,17 +257,41 @@ class Scenario(Strict):
 
 
 # ------------------------------------------------------------------ loading
-def _field_path(loc: tuple) -> str:
-    # drop the discriminator tags pydantic inserts (e.g. 'easy', 'multipliers')
-    parts = [str(p) for p in loc]
+def _field_path(loc: tuple, data: Any) -> str:
+    """Dotted path of a pydantic error location, without the union tags.
+
+    pydantic inserts a discriminated union's tag (``'outgoing_l1'``) after the
+    field; walking the input alongside tells a tag (the node's ``kind``, not one
+    of its keys) from a field name.
+    """
+    parts, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue
+        parts.append(str(part))
+        node = _child(node, part)
     return ".".join(parts)
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return None
+
+
+def _format_validation(path: Path, err: ValidationError, data: Any) -> str:
     first = err.errors()[0]
-    where = _field_path(first["loc"]) or "(top level)"
+    where = _field_path(first["loc"], data) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")  # a model validator's own message
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{path}: {where}: {first['msg']}{more}"
+    return _one_line(f"{path}: {where}: {msg}{more}")
+
+
+def _one_line(text: str) -> str:
+    """Messages end up on one stderr line: fold any newline a value brought in."""
+    return " ".join(text.split())
 
 
 def _read_yaml(path: Path) -> dict:
@@ -299,7 +338,10 @@ def parse_overrides(data: dict, overrides: list[str], path: Path) -> dict:
                 key = int(key)
             elif isinstance(node, dict):
                 if not last and key not in node:
-                    raise ScenarioError(f"{path}: --set {dotted}: no field {where}")
+                    # an optional section left to its defaults: open it if it is a field
+                    if not _settable(data, keys[: i + 1]):
+                        raise ScenarioError(f"{path}: --set {dotted}: no field {where}")
+                    node[key] = {}
             else:
                 raise ScenarioError(f"{path}: --set {dotted}: {'.'.join(keys[:i])} is not a section")
             if last:
@@ -350,28 +392,51 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_format_validation(path, err)) from None
-    return _resolve_text_paths(scenario, path)
+        raise ScenarioError(_format_validation(path, err, data)) from None
+    scenario, alphabets = _resolve_text_paths(scenario, path)
+    _check_alphabets(alphabets, path)
+    return scenario
 
 
-def _resolve_text_paths(scenario: Scenario, path: Path) -> Scenario:
-    phases = []
+def _resolve_text_paths(scenario: Scenario, path: Path) -> tuple[Scenario, list[str]]:
+    """Scenario with absolute text paths, and each phase's alphabet."""
+    phases, alphabets = [], []
     for i, phase in enumerate(scenario.phases):
         task = phase.task
+        alphabet = ALPHABET
         if task.kind == "text":
             file = Path(task.path)
             file = file if file.is_absolute() else (path.parent / file)
             if not file.is_file():
                 raise ScenarioError(f"{path}: phases.{i}.task.path: text file {file} not found")
             try:
-                text = file.read_text(encoding="utf-8")
+                text = file.read_bytes().decode("utf-8")  # bytes, as TextTask reads it: no newline translation
             except UnicodeDecodeError:
                 raise ScenarioError(f"{path}: phases.{i}.task.path: {file} is not UTF-8 text") from None
+            except OSError as e:
+                raise ScenarioError(f"{path}: phases.{i}.task.path: cannot read {file} ({e.strerror})") from None
             if len(text) < 2:
                 raise ScenarioError(f"{path}: phases.{i}.task.path: {file} has fewer than 2 characters")
+            alphabet = "".join(sorted(set(text)))  # TextTask's alphabet: sorted distinct characters
             task = task.model_copy(update={"path": str(file.resolve())})
         phases.append(phase.model_copy(update={"task": task}))
-    return scenario.model_copy(update={"phases": phases})
+        alphabets.append(alphabet)
+    return scenario.model_copy(update={"phases": phases}), alphabets
+
+
+def _check_alphabets(alphabets: list[str], path: Path) -> None:
+    """One network reads every phase: all tasks must use the same characters."""
+    for i, alphabet in enumerate(alphabets[1:], start=1):
+        if alphabet != alphabets[0]:
+            raise ScenarioError(
+                f"{path}: phases.{i}.task: alphabet {_short(alphabet)} differs from phases.0.task's "
+                f"{_short(alphabets[0])}; all phases must share one alphabet"
+            )
+
+
+def _short(alphabet: str) -> str:
+    shown = repr(alphabet) if len(alphabet) <= 24 else repr(alphabet[:24]) + "..."
+    return f"{shown} ({len(alphabet)} characters)"
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:

@@ -31,6 +31,7 @@ from neurograph.charnet import add_hidden, build_char_rnn
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
 from neurograph.graph import Graph
 from neurograph.growth import build_rule
+from neurograph.inherit import add_inherited, choose_fossil
 from neurograph.optim import build_optimizer
 from neurograph.penalties import build_penalty
 from neurograph.reporters import Reporter, ReporterSet
@@ -159,7 +160,7 @@ class Trainer:
             graph.delete_neuron(nid, reason=plan.reasons["delete"])
         fraction = 1.0 if cfg.kind == "multipliers" else cfg.new_norm
         for _ in range(plan.add):
-            new = add_hidden(graph, rng=self.rng_init, std=cfg.init.std, reason=plan.reasons["add"])
+            new = self._new_neuron(plan.reasons["add"])
             self.penalty.start_new(graph, new, cfg.threshold, fraction)
         remap = sync(self.compiled, graph)
         if remap is not None:
@@ -169,6 +170,17 @@ class Trainer:
         self.deletes += len(plan.delete)
         self._refresh_hidden()
         self.reporters.events([e for e in graph.events[n_events:] if e.kind in ("add", "delete")])
+
+    def _new_neuron(self, reason: str) -> int:
+        """Add one hidden neuron: inherited when the init rule says so and a fossil exists."""
+        init = self.scenario.structure.init
+        if init.kind == "inherit":
+            fossil = choose_fossil(self.graph, init.choice, self.rng_init)
+            if fossil is not None:
+                return add_inherited(
+                    self.graph, fossil, rng=self.rng_init, noise=init.noise, consume=init.consume, reason=reason
+                )
+        return add_hidden(self.graph, rng=self.rng_init, std=init.std, reason=reason)
 
     def _refresh_hidden(self) -> None:
         self._hidden_ids = np.array(self.compiled.hidden_ids, dtype=np.int64)

@@ -219,7 +219,6 @@ def test_sync_inserts_inputs_and_outputs_in_their_blocks(graph: Graph) -> None:
     assert victim not in c.ids
 
 
-@pytest.mark.xfail(strict=True, raises=GraphError, reason="sync re-reads a 1x1 rewire entry of a deleted neuron")
 def test_sync_after_1x1_wire_of_deleted_neuron() -> None:
     g = Graph()
     a, b = g.add_neuron("input").id, g.add_neuron("hidden").id
@@ -282,7 +281,6 @@ def test_bad_device_strings_raise(device: str) -> None:
         resolve_device(device)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="with a GPU, a malformed cuda string reaches torch.device")
 @pytest.mark.parametrize("device", ["cudafoo", "cuda:x"])
 def test_bad_cuda_strings_raise_value_error_with_gpu(monkeypatch: pytest.MonkeyPatch, device: str) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -480,7 +478,7 @@ class EditAndSync(RuleBasedStateMachine):
                 chain.append(records[chain[-1]]["parent"])
             chain.reverse()
             assert self.g.lineage(i) == chain
-            assert self.g._record(i).generation == len(chain) - 1
+            assert (self.g.neurons.get(i) or self.g.dead[i]).generation == len(chain) - 1
             assert all(a in self.dead for a in chain[:-1])
             for parent, child in zip(chain, chain[1:]):
                 assert self.dead[parent]["died"] <= records[child]["born"]
