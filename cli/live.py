@@ -79,9 +79,12 @@ class _History:
 class _Charts:
     """Loss and hidden-size charts over the run so far, phase boundaries marked, as wide as the panel."""
 
-    def __init__(self, points: list[tuple[int, float, float]], tasks: list[str]) -> None:
+    ROWS = LOSS_ROWS + SIZE_ROWS + 1  # and the phase axis
+
+    def __init__(self, points: list[tuple[int, float, float]], phases: list[dict]) -> None:
         self.points = points
-        self.tasks = tasks
+        self.tasks = [p["task"] for p in phases]
+        self.optima = [p["optimum"] for p in phases]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if not self.points:
@@ -91,22 +94,24 @@ class _Charts:
         losses = resample([p[1] for p in self.points], width)
         sizes = resample([p[2] for p in self.points], width)
         marks = [j for j in range(1, len(phases)) if phases[j] != phases[j - 1]]
-        yield from _chart("loss", losses, LOSS_ROWS, marks, "cyan", "{:.4f}")
+        optima = [self.optima[i] for i in set(phases) if self.optima[i] is not None]
+        floor = min([*losses, *optima])  # bars stand on the best optimum shown: their height is the gap
+        yield from _chart("loss", losses, LOSS_ROWS, marks, "cyan", "{:.4f}", floor)
         yield from _chart("hidden", sizes, SIZE_ROWS, marks, "green", "{:.0f}")
         yield _axis(phases, marks, self.tasks)
 
 
-def _chart(name: str, values: list[float], height: int, marks: list[int], style: str, fmt: str):
-    lo, hi = min(values), max(values)
+def _chart(name: str, values: list[float], height: int, marks: list[int], style: str, fmt: str, lo=None):
+    lo, hi = min(values) if lo is None else lo, max(values)
     labels = [fmt.format(hi), name] + [""] * (height - 3) + [fmt.format(lo)]
     for label, row in zip(labels, block_chart(values, height, lo, hi)):
         line = Text.assemble((f"{label:>{GUTTER - 1}} ", "dim"))
         cells = list(row)
-        for j in marks:
-            if cells[j] == " ":
-                cells[j] = _BOUNDARY
+        empty = [j for j in marks if cells[j] == " "]  # boundaries show where no bar covers them
+        for j in empty:
+            cells[j] = _BOUNDARY
         body = Text("".join(cells), style=style)
-        for j in marks:
+        for j in empty:
             body.stylize("dim", j, j + 1)
         yield line + body
 
@@ -150,7 +155,7 @@ class LiveView(Reporter):
         with self._lock:
             self._info = {**info, "phases": [dict(p) for p in info["phases"]]}
             self._started = time.monotonic()
-            self._status = "resumed" if info.get("start_cycle") else "running"
+            self._status = f"resumed at cycle {info['start_cycle']:,}" if info.get("start_cycle") else "running"
         self._stop_live()
         self._live = Live(
             console=self.console,
@@ -197,7 +202,6 @@ class LiveView(Reporter):
             elapsed = time.monotonic() - self._started
         if info is None:
             return Text("neurograph: starting…", style="dim")
-        tasks = [p["task"] for p in info["phases"]]
         parts: list[RenderableType] = [_progress_line(info, row, rate)]
         if row is None:
             parts.append(Text("waiting for the first metrics row…", style="dim"))
@@ -205,11 +209,16 @@ class LiveView(Reporter):
             parts += [_loss_line(row), _size_line(row)]
             if "active" in row and "layers" in row:
                 parts.append(_layers_line(row))
-            parts += [Text(""), _Charts(points, tasks)]
-        parts += [Text(""), _events_table(events)]
+            parts += [Text(""), _Charts(points, info["phases"])]
+        used = 2 + sum(_Charts.ROWS if isinstance(p, _Charts) else 1 for p in parts)  # borders + one row each
+        shown = min(EVENTS_SHOWN, self.console.height - used - 3)  # blank, title, header: short terminals list fewer
+        if shown > 0:
+            parts += [Text(""), _events_table(events[-shown:])]
         title = Text.assemble(("neurograph ", "bold"), f"{info['scenario']} · seed {info['seed']} · ", (status, "bold"))
         subtitle = f"{info['rule']} · {info['device']} · elapsed {format_duration(elapsed)}"
-        return Panel(Group(*parts), title=title, title_align="left", subtitle=subtitle, subtitle_align="right", border_style="blue")
+        return Panel(
+            Group(*parts), title=title, title_align="left", subtitle=subtitle, subtitle_align="right", border_style="blue"
+        )
 
 
 def _progress_line(info: dict, row: dict | None, rate: float | None) -> Table:

@@ -101,14 +101,14 @@ def _cmd_run(args) -> int:
     from neurograph.reporters import ReporterSet
     from neurograph.runfolder import RunFolder, prepare_run_folder
     from neurograph.train import Trainer
-    from neurograph_cli.progress import Progress
+    from neurograph_cli.progress import make_progress
 
     scenario = _load(args)
     torch.set_num_threads(max(1, args.threads))
     trainer = Trainer(scenario)
     out = args.out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     folder = prepare_run_folder(out, scenario, force=args.force)
-    trainer.reporters = ReporterSet([RunFolder(folder), Progress(sys.stdout, live=not args.no_live)])
+    trainer.reporters = ReporterSet([RunFolder(folder), make_progress(sys.stdout, live=not args.no_live)])
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {folder}\n")
     return 130 if summary["status"] == "interrupted" else 0
@@ -120,13 +120,13 @@ def _cmd_resume(args) -> int:
     from neurograph.reporters import ReporterSet
     from neurograph.runfolder import RunFolder, open_for_resume
     from neurograph.train import Trainer
-    from neurograph_cli.progress import Progress
+    from neurograph_cli.progress import make_progress
 
     scenario, state, tensors = open_for_resume(args.run_dir)
     torch.set_num_threads(max(1, args.threads))
     trainer = Trainer(scenario)
     trainer.restore(state, tensors)
-    trainer.reporters = ReporterSet([RunFolder(args.run_dir), Progress(sys.stdout, live=not args.no_live)])
+    trainer.reporters = ReporterSet([RunFolder(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {args.run_dir}\n")
     return 130 if summary["status"] == "interrupted" else 0
@@ -149,8 +149,6 @@ def _cmd_show(args) -> int:
 
 def _summary_text(run_dir: Path, s: dict) -> str:
     """Aligned plain-text table of a run summary (see :func:`neurograph.export.run_summary`)."""
-    from neurograph_cli.progress import format_duration
-
     cycles = f"{s['cycles']:,} / {s['total_cycles']:,}"
     if s["status"] == "incomplete":
         at = s.get("checkpoint_cycle")
@@ -164,7 +162,7 @@ def _summary_text(run_dir: Path, s: dict) -> str:
         ("hidden", "n/a" if s["hidden"] is None else f"{s['hidden']} (reserve {s.get('reserve', 'n/a')})"),
         ("loss", _loss_text(s.get("loss"), s.get("optimum"))),
         ("adds / deletes", f"+{s['adds']} / -{s['deletes']}"),
-        ("wall time", format_duration(s.get("wall_s"))),
+        ("wall time", _wall_text(s.get("wall_s"))),
         ("cycles/s", "n/a" if rate is None else f"{rate:,.0f}"),
     ]
     lines = [f"{name + ':':<16}{value}" for name, value in fields]
@@ -176,6 +174,12 @@ def _summary_text(run_dir: Path, s: dict) -> str:
     widths = [max(len(row[k]) for row in table) for k in range(len(table[0]))]
     lines += [""] + ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
     return "\n".join(lines) + "\n"
+
+
+def _wall_text(seconds: float | None) -> str:
+    from neurograph_cli.progress import format_duration
+
+    return f"{seconds:.1f} s" if seconds is not None and seconds < 60 else format_duration(seconds)
 
 
 def _loss_text(loss: float | None, optimum: float | None) -> str:
@@ -195,7 +199,10 @@ def _cmd_plot(args) -> int:
     if not rows:
         raise ValueError("no metrics rows to plot yet")
     out = args.out or run_dir / "plot.png"
-    plot_run(rows, run_phases(run_dir, rows), out)
+    try:
+        plot_run(rows, run_phases(run_dir, rows), out)
+    except OSError as e:
+        raise ValueError(f"cannot write {out}: {e.strerror or e}") from None
     sys.stdout.write(f"wrote {out}\n")
     return 0
 

@@ -63,26 +63,41 @@ def load_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     path = Path(folder) / CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a run folder with a checkpoint ({CHECKPOINT} missing)")
-    raw = path.read_bytes()
     try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        meta = _metadata(raw)  # first: its errors say more than safetensors' on a short file
         tensors = st_load(raw)
-        meta = _metadata(raw)
-    except (SafetensorError, ValueError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    except (SafetensorError, ValueError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
     if meta.get("format") != "neurograph-checkpoint":
         raise CheckpointError(f"{path}: not a neurograph checkpoint")
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')} (this version reads {FORMAT_VERSION})")
-    return json.loads(meta["state"]), tensors
+    try:
+        state = json.loads(meta["state"])
+    except (KeyError, TypeError, ValueError):
+        state = None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint (its state metadata is not a JSON object)")
+    return state, tensors
 
 
 def _metadata(raw: bytes) -> dict:
+    """The safetensors header's ``__metadata__`` (ValueError if the header is unreadable)."""
     if len(raw) < 8:
-        raise ValueError("file too short")
+        raise ValueError(f"file of {len(raw)} bytes, too short for a header")
     n = int.from_bytes(raw[:8], "little")
     if n > len(raw) - 8:
-        raise ValueError("header longer than file")
-    return json.loads(raw[8 : 8 + n]).get("__metadata__", {})
+        raise ValueError(f"header of {n} bytes but file of {len(raw)}")
+    header = json.loads(raw[8 : 8 + n])  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        raise ValueError("header is not a safetensors header")
+    return meta
 
 
 def numpy_state(rng: np.random.Generator) -> dict:

@@ -350,7 +350,7 @@ def _rebuilt_summary(run_dir: Path, rows: list[dict]) -> dict:
         "scenario": outline["name"],
         "seed": outline["seed"],
         "status": "incomplete",
-        "cycles": last.get("cycle", state.get("cycle", 0)),
+        "cycles": max(last.get("cycle", 0), state.get("cycle", 0)),
         "checkpoint_cycle": state.get("cycle"),
         "total_cycles": sum(cycles for _, cycles in outline["phases"]),
         "hidden": last.get("hidden"),

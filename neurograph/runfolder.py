@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from neurograph.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from neurograph.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
 from neurograph.reporters import Reporter
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
@@ -63,20 +63,26 @@ def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise RunFolderError(f"{path}: run folder exists and is not empty (use --force to overwrite)")
-        for name in (*_LOGS, "summary.json", "graph.graphml", "checkpoint.safetensors"):
-            (path / name).unlink(missing_ok=True)
     try:
+        if path.is_dir() and any(path.iterdir()):
+            if not force:
+                raise RunFolderError(f"{path}: run folder exists and is not empty (use --force to overwrite)")
+            _probe_writable(path)  # before deleting anything
+            _remove_run_files(path)
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        _probe_writable(path)
     except OSError as e:
         raise RunFolderError(f"{path}: output folder not writable ({e.strerror})") from None
     write_text_atomic(path / "scenario.yaml", scenario_to_yaml(scenario))
     return path
+
+
+def _remove_run_files(path: Path) -> None:
+    """What a previous run left (--force); other files in the folder stay."""
+    for name in (*_LOGS, "summary.json", "graph.graphml", CHECKPOINT):
+        (path / name).unlink(missing_ok=True)
+    for snapshot in (path / "graphs").glob("cycle-*.graphml"):
+        snapshot.unlink()
 
 
 class RunFolder(Reporter):
@@ -128,11 +134,38 @@ def open_for_resume(path: Path) -> tuple[Scenario, dict, dict]:
         state, tensors = load_checkpoint(path)
     except (ScenarioError, CheckpointError) as e:
         raise RunFolderError(str(e)) from None
-    for name, size in state.get("logs", {}).items():
-        log = path / name
-        if log.exists() and log.stat().st_size >= size:
+    _check_same_run(path, scenario, state)
+    sizes = _log_sizes(path, state)  # all checked before any is cut: a refusal changes nothing
+    try:
+        _probe_writable(path)
+        for log, size in sizes.items():
             with open(log, "r+b") as f:
                 f.truncate(size)
-        else:
-            raise RunFolderError(f"{log}: shorter than at the checkpoint; the run folder was modified")
+    except OSError as e:
+        raise RunFolderError(f"{path}: run folder not writable ({e.strerror})") from None
     return scenario, state, tensors
+
+
+def _check_same_run(path: Path, scenario: Scenario, state: dict) -> None:
+    found = (state.get("scenario"), state.get("seed"))
+    if found != (scenario.name, scenario.seed):
+        raise RunFolderError(
+            f"{path / CHECKPOINT}: checkpoint is of scenario {found[0]!r} seed {found[1]}, "
+            f"but scenario.yaml is {scenario.name!r} seed {scenario.seed}"
+        )
+
+
+def _log_sizes(path: Path, state: dict) -> dict[Path, int]:
+    """Each log's byte length at the checkpoint; RunFolderError if one is shorter now."""
+    sizes = {path / name: size for name, size in state.get("logs", {}).items() if name in _LOGS}
+    for log, size in sizes.items():
+        if not log.is_file() or log.stat().st_size < size:
+            raise RunFolderError(f"{log}: shorter than at the checkpoint; the run folder was modified")
+    return sizes
+
+
+def _probe_writable(path: Path) -> None:
+    """OSError unless a file can be created in ``path`` (permissions alone lie to root)."""
+    probe = path / ".write-test"
+    probe.write_text("")
+    probe.unlink()

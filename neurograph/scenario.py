@@ -11,7 +11,7 @@ the field (or the YAML line).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -285,8 +285,28 @@ def _format_validation(path: Path, err: ValidationError, data: Any) -> str:
     first = err.errors()[0]
     where = _field_path(first["loc"], data) or "(top level)"
     msg = first["msg"].removeprefix("Value error, ")  # a model validator's own message
+    if first["type"] == "extra_forbidden":
+        model = _model_at(first["loc"][:-1])
+        msg = "unknown field" + (f"; accepted: {', '.join(model.model_fields)}" if model else "")
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return _one_line(f"{path}: {where}: {msg}{more}")
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """Section model at a pydantic location (tags included), to list its fields."""
+    node: Any = Scenario
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            node = field.annotation if field else None
+        elif get_origin(node) is list and isinstance(part, int):
+            node = get_args(node)[0]
+        elif get_origin(node) is Union:  # discriminated: the tag names the member
+            tagged = [m for m in get_args(node) if getattr(m, "model_fields", {}).get("kind")]
+            node = next((m for m in tagged if m.model_fields["kind"].default == part), None)
+        else:
+            return None
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
 
 
 def _one_line(text: str) -> str:

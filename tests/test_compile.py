@@ -392,8 +392,6 @@ class EditAndSync(RuleBasedStateMachine):
         self.g.disconnect(s, t)
         del self.conns[(s, t)]
 
-    # With no other neuron, both blocks would be 1x1: see test_sync_after_1x1_wire_of_deleted_neuron.
-    @precondition(lambda self: self.alive)
     @rule(seed=st.integers(0, 2**16), inherit=st.booleans())
     def wire_new_hidden(self, seed: int, inherit: bool) -> None:
         rng = np.random.default_rng(seed)

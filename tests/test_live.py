@@ -65,7 +65,7 @@ def plain(console: Console) -> str:
 
 
 def term_console(**kw) -> Console:
-    return Console(file=io.StringIO(), force_terminal=True, width=100, **kw)
+    return Console(file=io.StringIO(), force_terminal=True, width=100, height=40, **kw)
 
 
 def test_live_view_shows_progress_loss_size_events_and_phases(info):

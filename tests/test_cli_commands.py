@@ -1,0 +1,109 @@
+"""Tests for the ``export``, ``show`` and ``plot`` subcommands: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+from neurograph.graphml import read_graphml
+from neurograph.reporters import ReporterSet
+from neurograph.runfolder import RunFolder, prepare_run_folder
+from neurograph.scenario import Scenario
+from neurograph.train import Trainer
+from neurograph_cli.main import main
+
+torch.set_num_threads(1)
+
+SCENARIO = {
+    "name": "tiny-cli",
+    "seed": 1,
+    "loss_smoothing": 0.99,
+    "structure": {"kind": "outgoing_l1", "threshold": 0.5, "l1": 1e-3, "p_add": 0.3, "p_del": 0.3, "max_hidden": 6},
+    "optimizer": {"kind": "rmsprop"},
+    "phases": [{"task": {"kind": "easy"}, "cycles": 100}, {"task": {"kind": "hard", "length": 4}, "cycles": 100}],
+    "report": {"every": 20, "graph_every": 50, "checkpoint_every": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    scenario = Scenario.model_validate(SCENARIO)
+    folder = prepare_run_folder(tmp_path_factory.mktemp("cli") / "run", scenario)
+    Trainer(scenario, reporters=ReporterSet([RunFolder(folder)])).run()
+    return folder
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["show"], ["plot"], ["export", "--format", "gexf"], ["export", "--format", "csv", "--cycle", "50"]],
+)
+def test_not_a_run_folder_exits_2(tmp_path, capsys, argv):
+    assert main([argv[0], str(tmp_path), *argv[1:]]) == 2
+    assert "not a run folder" in one_line_error(capsys)
+
+
+def test_missing_cycle_exits_2_listing_cycles(run_dir, tmp_path, capsys):
+    assert main(["export", str(run_dir), "--format", "graphml", "--cycle", "75", "--out", str(tmp_path / "g")]) == 2
+    assert "no snapshot at cycle 75; snapshot cycles: 50, 100, 150" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "csv"])
+def test_export_formats(run_dir, tmp_path, capsys, fmt):
+    out = tmp_path / f"out.{fmt}"
+    assert main(["export", str(run_dir), "--format", fmt, "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    if fmt == "graphml":
+        assert read_graphml(out).ids() == read_graphml(run_dir / "graph.graphml").ids()
+    elif fmt == "gexf":
+        assert ET.parse(out).getroot().find("{http://www.gexf.net/1.2draft}graph").get("mode") == "dynamic"
+    else:
+        assert sorted(p.name for p in out.iterdir()) == ["connections.csv", "neurons.csv"]
+
+
+def test_show_prints_the_summary(run_dir, capsys):
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-cli (seed 1)" in out
+    assert "status:         finished" in out
+    assert "cycles:         200 / 200" in out
+    assert f"hidden:         {s['hidden']} (reserve {s['reserve']})" in out
+    assert f"{s['loss']:.4f} nats/char, optimum {s['optimum']:.4f} (gap {s['loss'] - s['optimum']:+.4f})" in out
+    assert f"+{s['adds']} / -{s['deletes']}" in out
+    assert f"{s['cycles_per_s']:,.0f}" in out
+    lines = out.splitlines()
+    for p in s["phases"]:
+        want = [str(p["phase"] + 1), p["task"], str(p["end_cycle"]), str(p["hidden"]), f"{p['loss']:.4f}"]
+        assert any(line.split()[:5] == want for line in lines), want
+
+
+def test_show_incomplete_run(run_dir, tmp_path, capsys):
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    (copy / "summary.json").unlink()
+    (copy / "checkpoint.safetensors").unlink()
+    assert main(["show", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "status:         incomplete" in out
+    assert "200 / 200 (no checkpoint)" in out
+
+
+def test_plot_writes_png_next_to_the_run(run_dir, tmp_path, capsys):
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    assert main(["plot", str(copy)]) == 0
+    assert (copy / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().out == f"wrote {copy / 'plot.png'}\n"
+
+
+def test_plot_unwritable_out_exits_2(run_dir, tmp_path, capsys):
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "missing" / "p.png")]) == 2
+    assert "cannot write" in one_line_error(capsys)
