@@ -168,7 +168,9 @@ _NODE_ATTRS = {
 _EDGE_ATTRS = {"signed_weight": "double", "born": "integer", "inherited_from": "integer"}
 
 
-def write_gexf(graph: Graph, events: Iterable[Event], path: str | os.PathLike, *, reserve: Iterable[int] = ()) -> None:
+def write_gexf(
+    graph: Graph, events: Iterable[Event], path: str | os.PathLike, *, reserve: Iterable[int] = ()
+) -> None:
     """Dynamic GEXF 1.2 of the graph's history (see module docstring), written atomically.
 
     Edge ``weight`` is ``|w|`` (layouts want it non-negative); ``signed_weight`` is the real one.
@@ -232,7 +234,9 @@ def write_csv(graph: Graph, folder: str | os.PathLike, *, reserve: Iterable[int]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reserve = set(reserve)
-    neurons = [_neuron_row(graph, n, "reserve" if n.id in reserve else "alive") for n in map(graph.neuron, graph.ids())]
+    neurons = [
+        _neuron_row(graph, n, "reserve" if n.id in reserve else "alive") for n in map(graph.neuron, graph.ids())
+    ]
     connections = [(c.source, c.target, c.weight, c.born, _blank(c.inherited_from)) for c in graph.connections()]
     write_text_atomic(folder / "neurons.csv", _csv_text(NEURON_COLUMNS, neurons))
     write_text_atomic(folder / "connections.csv", _csv_text(CONNECTION_COLUMNS, connections))
@@ -259,7 +263,9 @@ def _csv_text(header: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 # -------------------------------------------------------------- whole export
-def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, *, cycle: int | None = None) -> Path:
+def export_run(
+    run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, *, cycle: int | None = None
+) -> Path:
     """Export a run's final graph (or its snapshot at ``cycle``); returns the path written.
 
     Default ``out``: ``RUN_DIR/export/graph.<fmt>`` or ``cycle-N.<fmt>`` (a folder for csv).

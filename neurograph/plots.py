@@ -65,7 +65,8 @@ def _draw_phases(loss_ax, size_ax, phases: list[dict]) -> None:
         )
         if phase.get("optimum") is not None:
             label = None if optimum_labelled else "optimum"
-            loss_ax.hlines(phase["optimum"], phase["start"], phase["end"], colors="black", linestyles="dashed", label=label)
+            start, end = phase["start"], phase["end"]
+            loss_ax.hlines(phase["optimum"], start, end, colors="black", linestyles="dashed", label=label)
             optimum_labelled = True
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -
 
 def _remove_run_files(path: Path) -> None:
     """What a previous run left (--force); other files in the folder stay."""
-    for name in (*_LOGS, "summary.json", "graph.graphml", CHECKPOINT):
+    for name in (*_LOGS, "summary.json", "graph.graphml", CHECKPOINT, "plot.png"):
         (path / name).unlink(missing_ok=True)
+    shutil.rmtree(path / "export", ignore_errors=True)
     for snapshot in (path / "graphs").glob("cycle-*.graphml"):
         snapshot.unlink()
 
