@@ -45,6 +45,8 @@ AXES: dict[str, tuple[int, ...]] = {"weight": (0, 1), "bias": (0,), "multiplier"
 
 def resolve_device(device: str) -> torch.device:
     """``cpu``, ``cuda`` (error without a GPU) or ``auto`` (cuda when available)."""
+    if isinstance(device, torch.device):
+        device = str(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
@@ -157,7 +159,13 @@ def compile_graph(graph: Graph, *, device: str | torch.device = "cpu", dtype=tor
 
 
 def write_back(compiled: Compiled, graph: Graph) -> None:
-    """Copy trained weights, biases and multipliers into the graph (no events)."""
+    """Copy trained weights, biases and multipliers into the graph (no events).
+
+    The compiled copy must be in sync with the graph's structure (call
+    :func:`sync` after structural edits first), or edits would be overwritten.
+    """
+    if compiled.synced_events != len(graph.events):
+        raise ValueError("compiled tensors are behind the graph's structure: sync() before write_back()")
     graph.set_weights(compiled.ids, compiled.ids, compiled.weight.detach().cpu().double().numpy())
     bias = compiled.bias.detach().cpu().tolist()
     mult = compiled.multiplier.detach().cpu().tolist()
@@ -174,7 +182,6 @@ def sync(compiled: Compiled, graph: Graph) -> Remap | None:
     the :class:`Remap` for optimizer state, or None if no neuron came or went.
     """
     new_events = graph.events[compiled.synced_events :]
-    compiled.synced_events = len(graph.events)
     if not new_events:
         return None
     ids = compile_order(graph)
@@ -182,6 +189,7 @@ def sync(compiled: Compiled, graph: Graph) -> Remap | None:
     if ids != compiled.ids:
         remap = _reindex(compiled, graph, ids)
     _apply_connection_events(compiled, graph, new_events)
+    compiled.synced_events = len(graph.events)  # only once everything is applied
     return remap
 
 

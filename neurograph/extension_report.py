@@ -66,38 +66,39 @@ def _num(x: float) -> str:
 
 
 def _markdown(records: Sequence[dict], names: Sequence[str]) -> str:
-    cycles = sorted({r.get("cycles") for r in records if r.get("cycles") is not None})
-    parts = [
-        "# Extension study: deletion selectors and inheritance on the switch task\n",
-        f"{len(records)} runs. Each cell: median [25th, 75th percentile] over seeds.\n",
+    cycles = sorted({r["cycles"] for r in records if r.get("cycles") is not None})
+    lines = [
+        "# Extension study: deletion selectors and inheritance on the switch task",
+        "",
+        f"{len(records)} runs" + (f" of {', '.join(map(str, cycles))} cycles" if cycles else "")
+        + ". Each cell: median [25th, 75th percentile] over seeds.",
+        "",
         report_table(records, names),
-        "\n## Measures\n",
-        *[f"- `{n}`: {MEASURES[n]}" + "\n" for n in names if n in MEASURES],
-        f"- `wall_s`, `cycles_per_s`: run time and speed (one CPU thread per run).\n"
-        if "wall_s" in names
-        else "",
-        f"\nRecovery tolerance: {RECOVERY_TOL:.0%}; the definitions are in docs/extensions.md.\n",
+        "## Measures",
+        "",
+        *[f"- `{n}`: {MEASURES[n]}" for n in names if n in MEASURES],
+        "- `wall_s`, `cycles_per_s`: wall time and speed of a run (one CPU thread each)",
+        "",
+        f"Recovery tolerance {RECOVERY_TOL:.0%}; definitions in docs/extensions.md.",
     ]
-    if cycles:
-        parts.insert(2, f"Cycles per run: {', '.join(str(c) for c in cycles)}.\n\n")
-    return "".join(parts)
+    return "\n".join(lines) + "\n"
 
 
 def _figure(records: Sequence[dict], names: Sequence[str], path: Path) -> None:
     scenarios = list(dict.fromkeys(r["scenario"] for r in records))
     cols = min(3, len(names)) or 1
     rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 0.35 * len(scenarios) + 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 4.2 * rows), squeeze=False)
+    x = np.arange(1, len(scenarios) + 1)
     for ax, name in zip(axes.flat, names):
         data = [_values(records, s, name) for s in scenarios]
         shown = [d if d.size else np.array([np.nan]) for d in data]
-        ax.boxplot(shown, vert=False, whis=(0, 100), widths=0.6, medianprops={"color": "C3"})
-        for y, d in enumerate(data, start=1):
-            ax.plot(d, np.full(d.size, y), "o", ms=3, color="C0", alpha=0.6)
-        ax.set_yticks(range(1, len(scenarios) + 1), scenarios, fontsize=8)
-        ax.invert_yaxis()
+        ax.boxplot(shown, whis=(0, 100), widths=0.6, medianprops={"color": "C3"})
+        for xi, d in zip(x, data):
+            ax.plot(np.full(d.size, xi), d, "o", ms=3, color="C0", alpha=0.6)
+        ax.set_xticks(x, scenarios, rotation=45, ha="right", fontsize=8)
         ax.set_title(name, fontsize=10)
-        ax.grid(axis="x", alpha=0.3)
+        ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.suptitle("median (red), inter-quartile range (box), range (whiskers), runs (dots)", fontsize=9)

@@ -281,9 +281,11 @@ def _child(node: Any, key: Any) -> Any:
     return None
 
 
-def _format_validation(path: Path, err: ValidationError, data: Any) -> str:
+def _format_validation(path: Path, err: ValidationError, data: Any, set_by: set[str] = frozenset()) -> str:
     first = err.errors()[0]
     where = _field_path(first["loc"], data) or "(top level)"
+    if where in set_by:
+        where = f"{where} (from --set)"
     msg = first["msg"].removeprefix("Value error, ")  # a model validator's own message
     if first["type"] == "extra_forbidden":
         model = _model_at(first["loc"][:-1])
@@ -412,7 +414,8 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_format_validation(path, err, data)) from None
+        set_by = {item.split("=", 1)[0].strip() for item in overrides}
+        raise ScenarioError(_format_validation(path, err, data, set_by)) from None
     scenario, alphabets = _resolve_text_paths(scenario, path)
     _check_alphabets(alphabets, path)
     return scenario

@@ -55,8 +55,9 @@ __all__ = [
     "RUN_KEYS",
     "StudyError",
     "measures",
+    "recovery_cycles",
     "aggregate",
-    "run_folder",
+    "run_path",
     "record_of",
     "run_study",
     "main",
@@ -143,7 +144,7 @@ def aggregate(records: Iterable[dict]) -> dict[str, dict]:
 
 
 # ------------------------------------------------------------------ running
-def run_folder(out_dir: Path, scenario: Scenario) -> Path:
+def run_path(out_dir: Path, scenario: Scenario) -> Path:
     """Where a study keeps one run: ``out_dir/<scenario name>/seed-<n>``."""
     return Path(out_dir) / scenario.name / f"seed-{scenario.seed}"
 
@@ -189,7 +190,7 @@ def run_study(
     progress = progress or (lambda name, seed, status: None)
     todo = []
     for scenario in jobs:
-        folder = run_folder(Path(out_dir), scenario)
+        folder = run_path(Path(out_dir), scenario)
         if _finished(folder, scenario):
             progress(scenario.name, scenario.seed, "skipped")
         else:
@@ -197,7 +198,7 @@ def run_study(
     failures = _execute(todo, workers, progress)
     if failures:
         raise StudyError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
-    return [record_of(run_folder(Path(out_dir), s)) for s in jobs]
+    return [record_of(run_path(Path(out_dir), s)) for s in jobs]
 
 
 def _scenario(path: str | Path, seed: int, cycles: int | None) -> Scenario:

@@ -499,7 +499,7 @@ class EditAndSync(RuleBasedStateMachine):
                 assert (n.role, n.bias, n.multiplier) == (rec["role"], rec["bias"], rec["mult"])
 
 EditAndSync.TestCase.settings = settings(
-    max_examples=150,
+    max_examples=100,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
