@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args):
-    from neurograph.scenario import load_scenario
+    from neurograph.scenario import ScenarioError, load_scenario
 
     overrides = list(args.overrides)
     if getattr(args, "seed", None) is not None:
@@ -66,6 +66,8 @@ def _load(args):
         overrides.append(f"device={args.device}")
     scenario = load_scenario(args.scenario, overrides)
     if getattr(args, "cycles", None) is not None:
+        if args.cycles <= 0:
+            raise ScenarioError(f"{args.scenario}: --cycles must be > 0, got {args.cycles}")
         scenario = scenario.with_cycles(args.cycles)
     return scenario
 
@@ -118,14 +120,22 @@ def _cmd_resume(args) -> int:
     import torch
 
     from neurograph.reporters import ReporterSet
-    from neurograph.runfolder import RunFolder, open_for_resume
+    from neurograph.runfolder import RunFolder, RunFolderError, open_for_resume
     from neurograph.train import Trainer
     from neurograph_cli.progress import make_progress
 
     scenario, state, tensors = open_for_resume(args.run_dir)
+    if state is not None and state["cycle"] >= sum(p.cycles for p in scenario.phases):
+        raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
     torch.set_num_threads(max(1, args.threads))
     trainer = Trainer(scenario)
-    trainer.restore(state, tensors)
+    if state is not None:
+        try:
+            trainer.restore(state, tensors)
+        except (KeyError, IndexError, ValueError, RuntimeError) as e:
+            raise RunFolderError(
+                f"{args.run_dir}/checkpoint.safetensors: does not fit scenario.yaml ({type(e).__name__}: {e})"
+            ) from None
     trainer.reporters = ReporterSet([RunFolder(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {args.run_dir}\n")
@@ -216,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
 def _dispatch(args) -> int:
     from neurograph.checkpoint import CheckpointError
     from neurograph.graphml import GraphMLError
@@ -233,11 +247,11 @@ def _dispatch(args) -> int:
     try:
         return handlers[args.command](args)
     except (ScenarioError, RunFolderError, GraphMLError, CheckpointError) as e:
-        sys.stderr.write(f"neurograph: {e}\n")
+        sys.stderr.write(f"neurograph: {_one_line(e)}\n")
         return EXIT_BAD_INPUT
     except ValueError as e:  # bad values found while building (device, alphabet, ...)
         where = getattr(args, "scenario", None) or getattr(args, "run_dir", "")
-        sys.stderr.write(f"neurograph: {where}: {e}\n")
+        sys.stderr.write(f"neurograph: {where}: {_one_line(e)}\n")
         return EXIT_BAD_INPUT
 
 

@@ -370,9 +370,14 @@ class Graph:
         weights: np.ndarray,
         *,
         present: np.ndarray | None = None,
+        inherited_from: int | None = None,
         reason: str = "",
     ) -> None:
         """Set a whole ``targets x sources`` block of connections at once.
+
+        ``inherited_from`` marks every connection of the block as restored from
+        that dead neuron (one side-table entry per connection: for one neuron's
+        wiring, not for building large networks).
 
         ``present`` (bool, same shape) says which entries exist; default: all.
         Vectorised: use this to wire a new neuron or build a dense network.
@@ -391,6 +396,9 @@ class Graph:
         self._present[ix] = mask
         self._weights[ix] = np.where(mask, weights, 0.0)
         self._rewire_meta(targets, sources, created, mask)
+        if inherited_from is not None:
+            for r, c in zip(*np.nonzero(mask)):
+                self._set_meta(sources[c], targets[r], inherited_from)
         self._log(
             "rewire",
             targets[0] if len(targets) == 1 else -1,

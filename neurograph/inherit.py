@@ -51,16 +51,16 @@ def add_inherited(
     if dead.id in fossil.incoming:  # its self-connection becomes the heir's
         incoming[new] = fossil.incoming[dead.id]
     outgoing = {t: w for t, w in fossil.outgoing.items() if t in graph.neurons and t != dead.id}
-    _wire(graph, [new], list(incoming), np.array([list(incoming.values())]), rng, noise)
-    _wire(graph, list(outgoing), [new], np.array([[w] for w in outgoing.values()]), rng, noise)
+    _wire(graph, [new], list(incoming), np.array([list(incoming.values())]), rng, noise, dead.id)
+    _wire(graph, list(outgoing), [new], np.array([[w] for w in outgoing.values()]), rng, noise, dead.id)
     if consume:
         graph.graveyard.remove(fossil)
     return new
 
 
-def _wire(graph: Graph, targets, sources, weights, rng, noise) -> None:
+def _wire(graph: Graph, targets, sources, weights, rng, noise, dead_id: int) -> None:
     if not targets or not sources:
         return
     if noise:
         weights = weights * (1.0 + noise * rng.standard_normal(weights.shape))
-    graph.wire(targets, sources, weights, reason="inherit")
+    graph.wire(targets, sources, weights, inherited_from=dead_id, reason="inherit")

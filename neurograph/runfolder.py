@@ -122,8 +122,11 @@ class RunFolder(Reporter):
         self._events.close()
 
 
-def open_for_resume(path: Path) -> tuple[Scenario, dict, dict]:
+def open_for_resume(path: Path) -> tuple[Scenario, dict | None, dict | None]:
     """Scenario, checkpoint state and tensors of a run folder; logs cut to the checkpoint.
+
+    State and tensors are None for a run killed before it wrote anything: it
+    starts from cycle 0.
 
     Raises :class:`RunFolderError` for a folder that is not a run or whose
     checkpoint is unusable.
@@ -131,8 +134,12 @@ def open_for_resume(path: Path) -> tuple[Scenario, dict, dict]:
     path = Path(path)
     if not (path / "scenario.yaml").is_file():
         raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
+    for tmp in path.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
+        tmp.unlink(missing_ok=True)
     try:
         scenario = load_scenario(path / "scenario.yaml")
+        if not (path / CHECKPOINT).exists() and not _logged_anything(path):
+            return scenario, None, None  # killed before its first checkpoint: start over
         state, tensors = load_checkpoint(path)
     except (ScenarioError, CheckpointError) as e:
         raise RunFolderError(str(e)) from None
@@ -146,6 +153,10 @@ def open_for_resume(path: Path) -> tuple[Scenario, dict, dict]:
     except OSError as e:
         raise RunFolderError(f"{path}: run folder not writable ({e.strerror})") from None
     return scenario, state, tensors
+
+
+def _logged_anything(path: Path) -> bool:
+    return any((path / name).is_file() and (path / name).stat().st_size > 0 for name in _LOGS)
 
 
 def _check_same_run(path: Path, scenario: Scenario, state: dict) -> None:

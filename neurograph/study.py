@@ -36,7 +36,7 @@ import argparse
 import json
 import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -186,11 +186,11 @@ def run_study(
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    jobs = [_scenario(p, s, cycles) for p in scenario_paths for s in seeds]
+    seeds = list(seeds)
+    jobs = _jobs([_scenario(p, s, cycles) for p in scenario_paths for s in seeds], Path(out_dir))
     progress = progress or (lambda name, seed, status: None)
     todo = []
-    for scenario in jobs:
-        folder = run_path(Path(out_dir), scenario)
+    for folder, scenario in jobs.items():
         if _finished(folder, scenario):
             progress(scenario.name, scenario.seed, "skipped")
         else:
@@ -198,7 +198,18 @@ def run_study(
     failures = _execute(todo, workers, progress)
     if failures:
         raise StudyError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
-    return [record_of(run_path(Path(out_dir), s)) for s in jobs]
+    return [record_of(folder) for folder in jobs]
+
+
+def _jobs(scenarios: list[Scenario], out_dir: Path) -> dict[Path, Scenario]:
+    """Run folder -> scenario, once each; StudyError if two different runs share a folder."""
+    jobs: dict[Path, Scenario] = {}
+    for scenario in scenarios:
+        folder = run_path(out_dir, scenario)
+        if folder in jobs and scenario_to_yaml(jobs[folder]) != scenario_to_yaml(scenario):
+            raise StudyError(f"two different scenarios are named {scenario.name!r}: names must be unique in a study")
+        jobs.setdefault(folder, scenario)
+    return jobs
 
 
 def _scenario(path: str | Path, seed: int, cycles: int | None) -> Scenario:
@@ -235,9 +246,9 @@ def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[
     # spawn, not fork: a forked torch (OpenMP pools, locks held by other threads) can hang
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
-        futures = [(s, pool.submit(_run_one, s, folder)) for s, folder in todo]
-        for scenario, future in futures:
-            failures += _outcome(scenario, progress, future.result)
+        futures = {pool.submit(_run_one, s, folder): s for s, folder in todo}
+        for future in as_completed(futures):
+            failures += _outcome(futures[future], progress, future.result)
     return failures
 
 

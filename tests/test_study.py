@@ -170,3 +170,11 @@ def test_command_line_reports_a_finished_study(study, capsys):
     assert main(argv) == 0
     assert capsys.readouterr().out.strip() == f"report: {out / 'report.md'}"
     assert main([str(PATHS[0]), "--seeds", "0"]) == 2
+
+
+def test_two_scenarios_with_one_name_are_refused(tmp_path):
+    other = tmp_path / "clash.yaml"
+    other.write_text(PATHS[1].read_text().replace("name: ext-uniform-inherit", "name: ext-uniform"))
+    with pytest.raises(StudyError, match="named 'ext-uniform'"):
+        run_study([PATHS[0], other], [0], cycles=CYCLES, workers=1, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
