@@ -53,6 +53,8 @@ def test_hard_task_grows_at_least_twice_the_easy_network():
     hard = _run_all([(str(SCENARIOS / "outgoing-l1" / "hard.yaml"), s) for s in SEEDS])
     easy_size = statistics.median(r["hidden"] for r in easy)
     hard_size = statistics.median(r["hidden"] for r in hard)
+    for name, runs in (("easy", easy), ("hard", hard)):  # shown with -s: the figures behind the asserts
+        print(name, "sizes", [r["hidden"] for r in runs], "losses", [round(r["loss"], 4) for r in runs])
     assert hard_size >= 2 * easy_size, (easy_size, hard_size)
     easy_loss = statistics.median(r["loss"] for r in easy)
     assert easy_loss <= 1.05 * easy[0]["optimum"], (easy_loss, easy[0]["optimum"])
@@ -61,6 +63,7 @@ def test_hard_task_grows_at_least_twice_the_easy_network():
 def test_switch_grows_after_easy_to_hard_and_shrinks_after_hard_to_easy():
     (run,) = _run_all([(str(SCENARIOS / "switch.yaml"), 0)])
     sizes = dict(run["sizes"])
+    print("switch sizes at phase ends", [p["hidden"] for p in run["phases"]], "losses", [round(p["loss"], 4) for p in run["phases"]])
     to_hard, to_easy = (p["end_cycle"] for p in run["phases"][:2])
     at_switch = sizes[to_hard - to_hard % 100]
     assert max(sizes[c] for c in sizes if to_hard < c <= to_hard + 10_000) > at_switch
