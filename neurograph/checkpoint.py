@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
+
+from neurograph.atomic import write_bytes_atomic
 
 __all__ = ["FORMAT_VERSION", "CHECKPOINT", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
@@ -40,16 +41,7 @@ def save_checkpoint(folder: Path, state: dict, tensors: dict[str, torch.Tensor])
     meta = {"format": "neurograph-checkpoint", "format_version": str(FORMAT_VERSION), "state": json.dumps(state)}
     data = st_save(payload, metadata=meta)
     path = folder / CHECKPOINT
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CHECKPOINT}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

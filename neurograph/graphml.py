@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import uuid
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import networkx as nx
 import numpy as np
 
 from neurograph import __version__
+from neurograph.atomic import atomic_open
 from neurograph.graph import ROLES, Graph, GraphError, Neuron, neuron_label
 
 __all__ = [
@@ -114,16 +114,8 @@ def write_graphml(
     """Write the graph to ``path`` atomically (temp file in the same folder, then replace)."""
     g = to_networkx(graph, reserve=reserve, include_dead=include_dead)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            nx.write_graphml(g, f, named_key_ids=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        nx.write_graphml(g, f, named_key_ids=True)
 
 
 def _graph_attributes(graph: Graph) -> dict:

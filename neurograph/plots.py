@@ -13,6 +13,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from neurograph.atomic import atomic_open
+
 __all__ = ["plot_run"]
 
 
@@ -71,10 +73,5 @@ def _draw_phases(loss_ax, size_ax, phases: list[dict]) -> None:
 
 
 def _save_png(fig: Figure, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)

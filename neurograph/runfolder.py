@@ -16,11 +16,10 @@ atomically, so a crash loses at most the line being written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from neurograph.atomic import write_text_atomic
 from neurograph.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
 from neurograph.reporters import Reporter
@@ -44,19 +43,6 @@ class RunFolderError(ValueError):
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON through a temporary file, fsync, rename."""
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -> Path:
