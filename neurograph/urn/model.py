@@ -1,0 +1,174 @@
+"""Golkar's Unstructured Recursive Network on the typed neuron graph.
+
+S neurons, one dense ``S x S`` matrix W and a bias b, applied I times:
+
+- ``plain`` (eq. 3):            N^(l+1) = phi(W N^(l) + b)
+- ``residual_output`` (eq. 6):  output nodes accumulate, N_o^(l+1) = N_o^(l) + phi(...)
+- ``residual_input`` (eq. 7):   input nodes are fed again, N_i^(l+1) = x_i + phi(...)
+
+The input is injected as N^(0) = (x, 0, ..., 0) (eq. 2) and the logits are the
+output nodes at iteration I (eq. 4). The paper orders neurons
+``[inputs | hidden | outputs]``; the compiled order is ``[inputs | outputs |
+hidden]``; every term here is permutation-equivariant, so the paper's slices
+map onto :class:`~neurograph.compile.Compiled`'s ``inputs`` / ``outputs``.
+
+Loss (eqs. 5 and 9), per batch::
+
+    CE(y, y_hat) + c_W sum|W| + c_N sum_l mean_batch |N^(l)|_1 + c_syn sum_ij |W_ij| d_ij^gamma
+
+The two weight terms are one elementwise coefficient matrix
+(:func:`weight_coefficients`). Gradients come from torch autograd: the work is
+dominated by the (B, S) x (S, S) products, so its overhead is negligible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neurograph.compile import Compiled
+from neurograph.graph import Graph
+from neurograph.urn.geometry import distance_matrix
+
+__all__ = [
+    "UPDATES",
+    "ACTIVATIONS",
+    "Dynamics",
+    "build_urn_graph",
+    "initial_state",
+    "forward",
+    "loss_terms",
+    "weight_coefficients",
+]
+
+UPDATES = ("plain", "residual_output", "residual_input")
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "softplus": F.softplus,
+    "leaky_relu": F.leaky_relu,
+}
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """How the network iterates: I applications of the update rule with activation phi."""
+
+    iterations: int = 4
+    update: str = "plain"
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        if self.update not in UPDATES:
+            raise ValueError(f"update must be one of {UPDATES}, got {self.update!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {self.activation!r}")
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+
+
+def build_urn_graph(
+    positions: dict[str, np.ndarray],
+    *,
+    generator: torch.Generator,
+    gain: float = 1.0,
+    graveyard_size: int = 0,
+) -> Graph:
+    """Dense URN graph: neurons added in the paper's order (inputs, hidden, outputs) at ``positions``.
+
+    ``positions``: ``{"input": (d_in, 3), "hidden": (H, 3), "output": (d_out, 3)}``.
+    W is He-normal, ``N(0, gain^2 * 2 / S)`` (fan-in S), drawn from ``generator``
+    in the paper's order; biases start at 0. Every connection exists.
+    """
+    size = sum(len(p) for p in positions.values())
+    graph = Graph(graveyard_size=graveyard_size, capacity=max(4, size))
+    for role in ("input", "hidden", "output"):
+        for p in positions[role].tolist():
+            graph.add_neuron(role, position=tuple(p), reason="urn")
+    ids = [i for role in ("input", "hidden", "output") for i in graph.ids(role)]
+    std = gain * math.sqrt(2.0 / size)
+    weights = torch.randn((size, size), generator=generator, dtype=torch.float64) * std
+    graph.wire(ids, ids, weights.numpy(), reason="urn he-normal init")
+    return graph
+
+
+def initial_state(x: torch.Tensor, size: int) -> torch.Tensor:
+    """N^(0) (eq. 2): (B, S) with x on the first d_in (input) neurons, zero elsewhere."""
+    n0 = x.new_zeros((x.shape[0], size))
+    n0[:, : x.shape[1]] = x
+    return n0
+
+
+def forward(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    outputs: slice,
+    dynamics: Dynamics,
+) -> list[torch.Tensor]:
+    """States ``[N^(0), ..., N^(I)]``, each (B, S); logits are ``states[-1][:, outputs]``.
+
+    ``weight`` (S, S) is ``[target, source]`` in compiled order (inputs first),
+    ``bias`` (S,), ``x`` (B, d_in).
+    """
+    phi = ACTIVATIONS[dynamics.activation]
+    n0 = initial_state(x, weight.shape[0])
+    carry = None  # what the residual rule adds back each iteration
+    if dynamics.update == "residual_output":
+        carry = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
+        carry[outputs] = 1.0
+    states = [n0]
+    n = n0
+    for _ in range(dynamics.iterations):
+        new = phi(torch.addmm(bias, n, weight.t()))
+        if dynamics.update == "residual_output":
+            new = new + n * carry
+        elif dynamics.update == "residual_input":
+            new = new + n0
+        states.append(new)
+        n = new
+    return states
+
+
+def loss_terms(
+    states: list[torch.Tensor],
+    y: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    outputs: slice,
+    coefficients: torch.Tensor | float,
+    c_n: float,
+) -> dict[str, torch.Tensor]:
+    """``ce`` (mean nats), ``weight`` (sum coef |W|), ``activity`` (c_N sum_l mean_batch |N^(l)|_1), ``total``."""
+    ce = F.cross_entropy(states[-1][:, outputs], y)
+    weight_term = (weight.abs() * coefficients).sum()
+    activity = c_n * sum(s.abs().sum(dim=1).mean() for s in states[1:])
+    return {"ce": ce, "weight": weight_term, "activity": activity, "total": ce + weight_term + activity}
+
+
+def weight_coefficients(
+    compiled: Compiled,
+    graph: Graph,
+    *,
+    c_w: float,
+    c_syn: float,
+    gamma: float,
+    beta: float,
+) -> torch.Tensor | float:
+    """Per-synapse L1 strength: ``c_W + c_syn d_ij^gamma`` (S, S) in compiled order, or c_W alone.
+
+    The synapse term sums over every ordered pair (i, j): see docs/urn.md for
+    the paper's ``i < j``.
+    """
+    if c_syn == 0:
+        return float(c_w)
+    positions = np.array([graph.neurons[i].position for i in compiled.ids])
+    d = distance_matrix(positions, beta)
+    coef = torch.as_tensor(d, dtype=compiled.weight.dtype).to(compiled.weight.device)
+    coef.pow_(gamma).mul_(c_syn).add_(c_w)
+    return coef

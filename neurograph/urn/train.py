@@ -1,0 +1,385 @@
+"""URN training loop: the one place that sequences model, data, analysis and deletion.
+
+Per epoch: shuffle the phase's training set, for each minibatch run the I
+iterations, back-propagate the eq. 9 loss with autograd and take an Adam step
+(:class:`neurograph.optim.Adam`, masked by the connection mask). After the
+epoch: measure test accuracy, optionally delete hidden neurons that have been
+silent for ``deletion.patience`` epochs (write back, delete from the graph,
+sync the compiled tensors, remap Adam's memories), analyse the structure and
+report. Phases are tasks trained one after the other on the same network
+(Golkar's Never-Ending Structure Accumulation); at each phase end every earlier
+task's test accuracy is measured too.
+
+A run is a pure function of (scenario, seed): ``np.random.SeedSequence(seed)``
+is split into streams for weight initialisation (a ``torch.Generator``),
+minibatch order (another) and each phase's data.
+
+Metrics rows (one per ``report.every`` epochs): ``cycle`` (epoch), ``phase``,
+``task``, ``loss`` (training cross-entropy, nats, mean over the epoch),
+``loss_total`` (with the penalties), ``optimum`` and ``gap`` (None),
+``hidden`` (living hidden neurons), ``reserve`` (0), ``adds`` (0), ``deletes``
+(cumulative), ``cycles_per_s`` (epochs per second), ``epoch_s`` (seconds of
+training in the epoch), ``neurons`` (living, S after deletions), ``accuracy``
+(training, during the epoch), ``test_accuracy``, and the structure from
+:meth:`neurograph.urn.analysis.Analysis.summary`: ``active``, ``active_total``,
+``layers``, ``depth``, ``edges``, ``forward_fraction``, ``mean_synapse_length``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neurograph.compile import compile_graph, resolve_device, sync, write_back
+from neurograph.optim import build_optimizer
+from neurograph.reporters import Reporter, ReporterSet
+from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
+from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
+from neurograph.urn.deletion import InactivityTracker
+from neurograph.urn.geometry import lattice_for, place_neurons, vector_grid
+from neurograph.urn.model import Dynamics, build_urn_graph, forward, loss_terms, weight_coefficients
+from neurograph.urn.scenario import URNScenario
+
+__all__ = ["URNTrainer", "make_dataset", "DELETE_REASON"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DELETE_REASON = "inactive"
+
+
+def make_dataset(task, grid: tuple[int, int] | None, rng: np.random.Generator) -> Dataset:
+    """Dataset of a phase's ``task`` section; images are made at (or resized to) ``grid`` = (rows, cols)."""
+    if task.kind == "spheres":
+        return spheres(dim=task.dim, n_train=task.train, n_test=task.test, radii=task.radii, thickness=task.thickness, rng=rng)
+    if task.kind == "bars":
+        return bars(
+            grid=grid, n_train=task.train, n_test=task.test, classes=task.classes, noise=task.noise, pairs=task.pairs, rng=rng
+        )
+    return load_cifar10(Path(task.path), grid=grid, resize=task.resize, n_train=task.train, n_test=task.test)
+
+
+@dataclass
+class _Split:
+    """One phase's data as tensors on the device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def _torch_generator(seq: np.random.SeedSequence) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+
+
+class URNTrainer:
+    """One run of a URN scenario; :meth:`run` trains every phase and returns the summary."""
+
+    def __init__(self, scenario: URNScenario, *, reporters: Reporter | None = None) -> None:
+        self.scenario = scenario
+        self.reporters = reporters or ReporterSet()
+        s_init, s_batch, s_data = np.random.SeedSequence(scenario.seed).spawn(3)
+        net = scenario.network
+        self.dynamics = Dynamics(net.iterations, net.update, net.activation)
+        self.device = resolve_device(scenario.device)
+        image = scenario.phases[0].task.kind != "spheres"
+        self.grid = (net.geometry.y, net.geometry.x) if image else None
+        rngs = [np.random.default_rng(s) for s in s_data.spawn(len(scenario.phases))]
+        self.datasets = [make_dataset(p.task, self.grid, r) for p, r in zip(scenario.phases, rngs)]
+        self.splits = [self._to_device(d) for d in self.datasets]
+        self.graph = self._build_graph(_torch_generator(s_init))
+        self.compiled = compile_graph(self.graph, device=self.device, dtype=_DTYPES[scenario.dtype])
+        self.optimizer = build_optimizer(scenario.optimizer)
+        self.g_batch = _torch_generator(s_batch)
+        self.coefficients = self._coefficients()
+        self.tracker = InactivityTracker(scenario.deletion.patience)
+        self.phase_ends = np.cumsum([p.epochs for p in scenario.phases]).tolist()
+        self.cycle = 0
+        self.deletes = 0
+        self.wall = 0.0
+        self.last: dict = {}  # last epoch's training figures
+        self.analysis: Analysis | None = None
+        self.phase_results: list[dict] = []
+        self._stop_requested = False
+
+    # -------------------------------------------------------------- building
+    def _build_graph(self, generator: torch.Generator):
+        net, d0 = self.scenario.network, self.datasets[0]
+        d_in, d_out = d0.d_in, max(d.n_classes for d in self.datasets)
+        grid = self.grid or vector_grid(d_in)
+        g = net.geometry
+        size = net.size if net.size is not None else (g.x * g.y * g.z)
+        n_hidden = size - d_in - d_out
+        if n_hidden < 0:
+            raise ValueError(f"network.size {size} is smaller than {d_in} inputs + {d_out} outputs")
+        lattice = lattice_for(size, grid, x=g.x, y=g.y, z=g.z)
+        positions = place_neurons(lattice, grid, d_in, d_out, n_hidden)
+        graph = build_urn_graph(positions, generator=generator, gain=net.init_gain)
+        graph.meta.update(scenario=self.scenario.name, seed=str(self.scenario.seed), model="urn")
+        return graph
+
+    def _to_device(self, d: Dataset) -> _Split:
+        dtype = _DTYPES[self.scenario.dtype]
+        t = lambda a, dt=dtype: torch.as_tensor(a, dtype=dt).to(self.device)  # noqa: E731
+        return _Split(t(d.x_train), t(d.y_train, torch.int64), t(d.x_test), t(d.y_test, torch.int64))
+
+    def _coefficients(self):
+        loss = self.scenario.loss
+        return weight_coefficients(
+            self.compiled, self.graph, c_w=loss.c_w, c_syn=loss.c_syn, gamma=loss.gamma, beta=self.scenario.network.geometry.beta
+        )
+
+    # -------------------------------------------------------------- queries
+    @property
+    def total_cycles(self) -> int:
+        return self.phase_ends[-1]
+
+    def phase_index(self, cycle: int | None = None) -> int:
+        """Phase that trains epoch ``cycle + 1`` (default: the next epoch)."""
+        cycle = self.cycle if cycle is None else cycle
+        return min(int(np.searchsorted(self.phase_ends, cycle, side="right")), len(self.phase_ends) - 1)
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+        """(n, d_out) output nodes at iteration I for samples ``x`` (n, d_in)."""
+        c = self.compiled
+        parts = [
+            forward(c.weight, c.bias, x[i : i + batch_size], outputs=c.outputs, dynamics=self.dynamics)[-1][:, c.outputs]
+            for i in range(0, len(x), batch_size)
+        ]
+        return torch.cat(parts)
+
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        return float((self.logits(x).argmax(dim=1) == y).float().mean())
+
+    def analyse(self, phase: int | None = None) -> Analysis:
+        """Structure of the current network on the first ``analysis.samples`` training samples of ``phase``."""
+        a = self.scenario.analysis
+        split = self.splits[self.phase_index(self.cycle - 1 if self.cycle else 0) if phase is None else phase]
+        return analyse(
+            self.compiled,
+            self.graph,
+            split.x[: a.samples],
+            self.dynamics,
+            activity_threshold=a.activity_threshold,
+            weight_threshold=a.weight_threshold,
+            beta=self.scenario.network.geometry.beta,
+        )
+
+    # ------------------------------------------------------------- training
+    def train_epoch(self) -> dict:
+        """One pass over the current phase's training set; returns the epoch's figures."""
+        split = self.splits[self.phase_index()]
+        c, loss_cfg = self.compiled, self.scenario.loss
+        n, batch = len(split.x), self.scenario.training.batch_size
+        order = torch.randperm(n, generator=self.g_batch).to(self.device)
+        peak = torch.zeros(c.n, dtype=c.weight.dtype, device=self.device)
+        ce = total = correct = 0.0
+        seen = 0
+        t0 = time.perf_counter()
+        for start in range(0, n, batch):
+            if self._stop_requested:
+                break
+            idx = order[start : start + batch]
+            w = c.weight.detach().requires_grad_(True)
+            b = c.bias.detach().requires_grad_(True)
+            states = forward(w, b, split.x[idx], outputs=c.outputs, dynamics=self.dynamics)
+            terms = loss_terms(states, split.y[idx], w, outputs=c.outputs, coefficients=self.coefficients, c_n=loss_cfg.c_n)
+            terms["total"].backward()
+            self.optimizer.step({"weight": c.weight, "bias": c.bias}, {"weight": w.grad, "bias": b.grad}, {"weight": c.mask})
+            with torch.no_grad():
+                for s in states[1:]:
+                    peak = torch.maximum(peak, s.detach().abs().amax(dim=0))
+                ce += terms["ce"].item() * len(idx)
+                total += terms["total"].item() * len(idx)
+                correct += (states[-1][:, c.outputs].argmax(dim=1) == split.y[idx]).sum().item()
+                seen += len(idx)
+        seen = max(seen, 1)
+        self.cycle += 1
+        self.graph.cycle = self.cycle
+        return {
+            "ce": ce / seen,
+            "total": total / seen,
+            "accuracy": correct / seen,
+            "peak": peak.cpu().numpy(),
+            "epoch_s": time.perf_counter() - t0,
+        }
+
+    def delete_silent(self, peak: np.ndarray) -> list[int]:
+        """Record the epoch's activity; delete hidden neurons silent for ``patience`` epochs."""
+        c = self.compiled
+        threshold = self.scenario.analysis.activity_threshold
+        self.tracker.update(c.hidden_ids, peak[c.hidden], threshold)
+        due = self.tracker.due()
+        if not due:
+            return []
+        graph = self.graph
+        n_events = len(graph.events)
+        write_back(c, graph)
+        reason = f"{DELETE_REASON} {self.tracker.patience} epochs"
+        for nid in due:
+            graph.delete_neuron(nid, reason=reason)
+        remap = sync(c, graph)
+        self.optimizer.remap(remap)
+        self.coefficients = self._coefficients()
+        self.tracker.forget(due)
+        self.deletes += len(due)
+        self.reporters.events([e for e in graph.events[n_events:] if e.kind == "delete"])
+        return due
+
+    # -------------------------------------------------------------- running
+    def info(self) -> dict:
+        s = self.scenario
+        rule = f"urn {s.network.update}" + (" + deletion" if s.deletion.enabled else "")
+        starts = [0] + self.phase_ends[:-1]
+        return {
+            "scenario": s.name,
+            "seed": s.seed,
+            "total_cycles": self.total_cycles,
+            "start_cycle": self.cycle,
+            "rule": rule,
+            "device": str(self.device),
+            "size": self.compiled.n,
+            "phases": [
+                {"task": _task_name(p.task), "cycles": end - start, "end": end, "optimum": None}
+                for p, start, end in zip(s.phases, starts, self.phase_ends)
+            ],
+        }
+
+    def metrics_row(self, epoch: dict, test_accuracy: float, cycles_per_s: float) -> dict:
+        phase = self.phase_index(self.cycle - 1)
+        return {
+            "cycle": self.cycle,
+            "phase": phase,
+            "task": _task_name(self.scenario.phases[phase].task),
+            "loss": epoch["ce"],
+            "loss_total": epoch["total"],
+            "optimum": None,
+            "gap": None,
+            "hidden": self.compiled.n_hidden,
+            "reserve": 0,
+            "adds": 0,
+            "deletes": self.deletes,
+            "cycles_per_s": cycles_per_s,
+            "epoch_s": epoch["epoch_s"],
+            "neurons": self.compiled.n,
+            "accuracy": epoch["accuracy"],
+            "test_accuracy": test_accuracy,
+            **self.analysis.summary(),
+        }
+
+    def run(self) -> dict:
+        """Train every phase (or until :meth:`request_stop`); returns the summary."""
+        report = self.scenario.report
+        self.reporters.start(self.info())
+        status = "finished"
+        t0 = tick = time.perf_counter()
+        tick_cycle = self.cycle
+        while self.cycle < self.total_cycles:
+            epoch = self.train_epoch()
+            if self._stop_requested:
+                status = "interrupted"
+                break
+            self.last = epoch
+            if self.scenario.deletion.enabled:
+                self.delete_silent(epoch["peak"])
+            at_end = self.cycle in self.phase_ends
+            if self.cycle % report.every == 0 or at_end:
+                self.analysis = self.analyse()
+                test = self.accuracy(self.splits[self.phase_index(self.cycle - 1)].x_test, self.splits[self.phase_index(self.cycle - 1)].y_test)
+                now = time.perf_counter()
+                rate = (self.cycle - tick_cycle) / max(now - tick, 1e-9)
+                tick, tick_cycle = now, self.cycle
+                self.reporters.metrics(self.metrics_row(epoch, test, rate))
+            if at_end:
+                self._record_phase_end()
+            if report.graph_every and self.cycle % report.graph_every == 0 and self.cycle < self.total_cycles:
+                self.snapshot()
+        self.wall = time.perf_counter() - t0
+        summary = self.summary(status, self.cycle / max(self.wall, 1e-9))
+        self.snapshot(final=True)
+        self.reporters.end(summary)
+        return summary
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop after the current minibatch (safe from a signal handler)."""
+        self._stop_requested = True
+
+    def snapshot(self, final: bool = False) -> None:
+        """Write back, then hand reporters the graph and (to those with a ``connectome`` hook) the analysis."""
+        write_back(self.compiled, self.graph)
+        self.reporters.snapshot(self.cycle, self.graph, [], final)
+        if self.analysis is None:
+            self.analysis = self.analyse()
+        for r in _members(self.reporters):
+            hook = getattr(r, "connectome", None)
+            if hook is not None:
+                hook(self.cycle, self.graph, self.analysis, final)
+
+    def ablation(self, phase: int | None = None) -> dict:
+        """Golkar's check: zero every weight outside the active network, on the phase's test set."""
+        phase = self.phase_index(self.cycle - 1 if self.cycle else 0) if phase is None else phase
+        analysis = self.analyse(phase)
+        keep = active_synapses(self.compiled, analysis.active, self.scenario.analysis.weight_threshold)
+        split = self.splits[phase]
+        return ablation_check(self.compiled, keep, split.x_test, split.y_test, self.dynamics)
+
+    def _record_phase_end(self) -> None:
+        phase = self.phase_index(self.cycle - 1)
+        tests = [self.accuracy(s.x_test, s.y_test) for s in self.splits[: phase + 1]]
+        self.phase_results.append(
+            {
+                "phase": phase,
+                "task": _task_name(self.scenario.phases[phase].task),
+                "end_cycle": self.cycle,
+                "hidden": self.compiled.n_hidden,
+                "loss": self.last.get("ce", float("nan")),
+                "optimum": None,
+                "accuracy": self.last.get("accuracy"),
+                "test_accuracy": tests[-1],
+                "earlier_test_accuracy": tests[:-1],
+                **self.analysis.summary(),
+            }
+        )
+
+    def summary(self, status: str, cycles_per_s: float) -> dict:
+        analysis = self.analysis or self.analyse()
+        phase = self.phase_index(self.cycle - 1 if self.cycle else 0)
+        split = self.splits[phase]
+        return {
+            "scenario": self.scenario.name,
+            "seed": self.scenario.seed,
+            "model": "urn",
+            "status": status,
+            "cycles": self.cycle,
+            "total_cycles": self.total_cycles,
+            "hidden": self.compiled.n_hidden,
+            "reserve": 0,
+            "loss": self.last.get("ce", float("nan")),
+            "optimum": None,
+            "adds": 0,
+            "deletes": self.deletes,
+            "wall_s": self.wall,
+            "cycles_per_s": cycles_per_s,
+            "size": len(self.graph.ids()) + self.deletes,
+            "neurons": self.compiled.n,
+            "accuracy": self.last.get("accuracy"),
+            "test_accuracy": self.accuracy(split.x_test, split.y_test),
+            **analysis.summary(),
+            "ablation": self.ablation(phase),
+            "phases": self.phase_results,
+        }
+
+
+def _task_name(task) -> str:
+    return "bar-pairs" if task.kind == "bars" and task.pairs else task.kind
+
+
+def _members(reporter: Reporter) -> list[Reporter]:
+    """Leaf reporters of a (possibly nested) ReporterSet."""
+    if isinstance(reporter, ReporterSet):
+        return [leaf for r in reporter.reporters for leaf in _members(r)]
+    return [reporter]
