@@ -158,19 +158,30 @@ def compile_graph(graph: Graph, *, device: str | torch.device = "cpu", dtype=tor
     )
 
 
-def write_back(compiled: Compiled, graph: Graph) -> None:
+def write_back(compiled: Compiled, graph: Graph, ids: list[int] | None = None) -> None:
     """Copy trained weights, biases and multipliers into the graph (no events).
 
-    The compiled copy must be in sync with the graph's structure (call
+    With ``ids``, only those neurons' rows, columns, biases and multipliers
+    (what a deletion needs before the graveyard takes its wiring). The
+    compiled copy must be in sync with the graph's structure (call
     :func:`sync` after structural edits first), or edits would be overwritten.
     """
     if compiled.synced_events != len(graph.events):
         raise ValueError("compiled tensors are behind the graph's structure: sync() before write_back()")
-    graph.set_weights(compiled.ids, compiled.ids, compiled.weight.detach().cpu().double().numpy())
+    weight = compiled.weight.detach()
+    if ids is None:
+        graph.set_weights(compiled.ids, compiled.ids, weight.cpu().double().numpy())
+        rows = range(len(compiled.ids))
+    else:
+        index = compiled.index
+        rows = [index[i] for i in ids]
+        sel = torch.tensor(rows, dtype=torch.int64, device=weight.device)
+        graph.set_weights(ids, compiled.ids, weight[sel].cpu().double().numpy())
+        graph.set_weights(compiled.ids, ids, weight[:, sel].cpu().double().numpy())
     bias = compiled.bias.detach().cpu().tolist()
     mult = compiled.multiplier.detach().cpu().tolist()
-    for k, i in enumerate(compiled.ids):
-        neuron = graph.neurons[i]
+    for k in rows:
+        neuron = graph.neurons[compiled.ids[k]]
         neuron.bias, neuron.multiplier = bias[k], mult[k]
 
 

@@ -155,7 +155,7 @@ class Trainer:
             return
         graph, cfg = self.graph, self.scenario.structure
         n_events = len(graph.events)
-        write_back(self.compiled, graph)
+        write_back(self.compiled, graph, plan.delete)  # the graveyard keeps their last wiring
         for nid in plan.delete:
             graph.delete_neuron(nid, reason=plan.reasons["delete"])
         fraction = 1.0 if cfg.kind == "multipliers" else cfg.new_norm

@@ -505,3 +505,22 @@ EditAndSync.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_edit_and_sync = EditAndSync.TestCase
+
+
+def test_partial_write_back_touches_only_the_given_neurons() -> None:
+    graph = random_graph(3)
+    c = compile_graph(graph, dtype=F64)
+    before, _ = graph.block(c.ids, c.ids)
+    c.weight += c.mask * 0.5
+    c.bias += 1.0
+    victim = c.hidden_ids[0]
+    write_back(c, graph, [victim])
+    after, _ = graph.block(c.ids, c.ids)
+    k = c.ids.index(victim)
+    changed = np.abs(after - before) > 0
+    expected = np.zeros_like(changed)
+    expected[k, :] = expected[:, k] = True
+    present = c.mask.numpy() > 0
+    assert np.array_equal(changed, expected & present)
+    assert graph.neurons[victim].bias == c.bias[k].item()
+    assert graph.neurons[c.hidden_ids[1]].bias != c.bias[k + 1].item()

@@ -27,7 +27,7 @@ import torch
 from neurograph.compile import Compiled
 from neurograph.graph import Graph
 from neurograph.urn.geometry import synapse_lengths
-from neurograph.urn.model import Dynamics, forward
+from neurograph.urn.model import Dynamics, correct, forward
 
 __all__ = [
     "DIRECTIONS",
@@ -184,8 +184,8 @@ def ablation_check(
     after = forward(pruned, compiled.bias, x, outputs=compiled.outputs, dynamics=dynamics)[-1][:, compiled.outputs]
     return {
         "max_output_change": float((after - before).abs().max()) if len(x) else 0.0,
-        "accuracy_before": float((before.argmax(1) == y).float().mean()),
-        "accuracy_after": float((after.argmax(1) == y).float().mean()),
+        "accuracy_before": float(correct(before, y).float().mean()),
+        "accuracy_after": float(correct(after, y).float().mean()),
         "kept_synapses": int(keep.sum()),
         "zeroed_synapses": int((compiled.mask > 0).sum() - keep.sum()),
     }

@@ -6,6 +6,10 @@ S neurons, one dense ``S x S`` matrix W and a bias b, applied I times:
 - ``residual_output`` (eq. 6):  output nodes accumulate, N_o^(l+1) = N_o^(l) + phi(...)
 - ``residual_input`` (eq. 7):   input nodes are fed again, N_i^(l+1) = x_i + phi(...)
 
+Output nodes apply phi too when ``output_activation`` is ``phi`` (eq. 4 read
+literally); the default ``linear`` leaves them without it, because ReLU logits
+that die early leave half the classes at tied zero logits (docs/urn.md).
+
 The input is injected as N^(0) = (x, 0, ..., 0) (eq. 2) and the logits are the
 output nodes at iteration I (eq. 4). The paper orders neurons
 ``[inputs | hidden | outputs]``; the compiled order is ``[inputs | outputs |
@@ -43,6 +47,7 @@ __all__ = [
     "forward",
     "loss_terms",
     "weight_coefficients",
+    "correct",
 ]
 
 UPDATES = ("plain", "residual_output", "residual_input")
@@ -61,8 +66,11 @@ class Dynamics:
     iterations: int = 4
     update: str = "plain"
     activation: str = "relu"
+    output_activation: str = "linear"  # "phi": eq. 4 literally (ReLU logits can die; see docs/urn.md)
 
     def __post_init__(self) -> None:
+        if self.output_activation not in ("phi", "linear"):
+            raise ValueError(f"output_activation must be phi or linear, got {self.output_activation!r}")
         if self.update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {self.update!r}")
         if self.activation not in ACTIVATIONS:
@@ -118,16 +126,18 @@ def forward(
     """
     phi = ACTIVATIONS[dynamics.activation]
     n0 = initial_state(x, weight.shape[0])
-    carry = None  # what the residual rule adds back each iteration
-    if dynamics.update == "residual_output":
-        carry = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
-        carry[outputs] = 1.0
+    is_output = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
+    is_output[outputs] = 1.0
+    linear_out = dynamics.output_activation == "linear"
     states = [n0]
     n = n0
     for _ in range(dynamics.iterations):
-        new = phi(torch.addmm(bias, n, weight.t()))
+        pre = torch.addmm(bias, n, weight.t())
+        new = phi(pre)
+        if linear_out:  # output nodes skip phi: new = phi(pre) off the outputs, pre on them
+            new = new + (pre - new) * is_output
         if dynamics.update == "residual_output":
-            new = new + n * carry
+            new = new + n * is_output
         elif dynamics.update == "residual_input":
             new = new + n0
         states.append(new)
@@ -172,3 +182,10 @@ def weight_coefficients(
     coef = torch.as_tensor(d, dtype=compiled.weight.dtype).to(compiled.weight.device)
     coef.pow_(gamma).mul_(c_syn).add_(c_w)
     return coef
+
+
+def correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the true class's logit is strictly the largest (a tie counts as wrong)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+    return true > others

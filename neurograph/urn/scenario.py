@@ -98,6 +98,9 @@ class NetworkConfig(Strict):
         "plain", description="eq. 3, eq. 6 (output nodes accumulate) or eq. 7 (input fed every step)"
     )
     activation: Literal["relu", "tanh", "softplus", "leaky_relu"] = Field("relu", description="phi (not given)")
+    output_activation: Literal["linear", "phi"] = Field(
+        "linear", description="phi on the output nodes too (eq. 4 literally) or not (default, see docs/urn.md)"
+    )
     init_gain: PositiveFloat = Field(1.0, description="W ~ N(0, gain^2 2/S): He normal at 1 (paper: He normal)")
     geometry: GeometryConfig = GeometryConfig()
 

@@ -41,7 +41,7 @@ from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, a
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
 from neurograph.urn.deletion import InactivityTracker
 from neurograph.urn.geometry import lattice_for, place_neurons, vector_grid
-from neurograph.urn.model import Dynamics, build_urn_graph, forward, loss_terms, weight_coefficients
+from neurograph.urn.model import Dynamics, build_urn_graph, correct, forward, loss_terms, weight_coefficients
 from neurograph.urn.scenario import URNScenario
 
 __all__ = ["URNTrainer", "make_dataset", "DELETE_REASON"]
@@ -83,7 +83,7 @@ class URNTrainer:
         self.reporters = reporters or ReporterSet()
         s_init, s_batch, s_data = np.random.SeedSequence(scenario.seed).spawn(3)
         net = scenario.network
-        self.dynamics = Dynamics(net.iterations, net.update, net.activation)
+        self.dynamics = Dynamics(net.iterations, net.update, net.activation, net.output_activation)
         self.device = resolve_device(scenario.device)
         image = scenario.phases[0].task.kind != "spheres"
         self.grid = (net.geometry.y, net.geometry.x) if image else None
@@ -153,7 +153,7 @@ class URNTrainer:
         return torch.cat(parts)
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        return float((self.logits(x).argmax(dim=1) == y).float().mean())
+        return float(correct(self.logits(x), y).float().mean())
 
     def analyse(self, phase: int | None = None) -> Analysis:
         """Structure of the current network on the first ``analysis.samples`` training samples of ``phase``."""
@@ -177,7 +177,7 @@ class URNTrainer:
         n, batch = len(split.x), self.scenario.training.batch_size
         order = torch.randperm(n, generator=self.g_batch).to(self.device)
         peak = torch.zeros(c.n, dtype=c.weight.dtype, device=self.device)
-        ce = total = correct = 0.0
+        ce = total = right = 0.0
         seen = 0
         t0 = time.perf_counter()
         for start in range(0, n, batch):
@@ -195,7 +195,7 @@ class URNTrainer:
                     peak = torch.maximum(peak, s.detach().abs().amax(dim=0))
                 ce += terms["ce"].item() * len(idx)
                 total += terms["total"].item() * len(idx)
-                correct += (states[-1][:, c.outputs].argmax(dim=1) == split.y[idx]).sum().item()
+                right += correct(states[-1][:, c.outputs], split.y[idx]).sum().item()
                 seen += len(idx)
         seen = max(seen, 1)
         self.cycle += 1
@@ -203,7 +203,7 @@ class URNTrainer:
         return {
             "ce": ce / seen,
             "total": total / seen,
-            "accuracy": correct / seen,
+            "accuracy": right / seen,
             "peak": peak.cpu().numpy(),
             "epoch_s": time.perf_counter() - t0,
         }
