@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="PNG of loss and hidden size against cycles")
     plot.add_argument("run_dir", type=Path)
     plot.add_argument("--out", type=Path, help="PNG file (default: RUN_DIR/plot.png)")
+
+    from neurograph.sweep import add_arguments as add_sweep_arguments  # light: no torch until it runs
+
+    add_sweep_arguments(sub.add_parser("sweep", help="run a sweep file: a scenario over a grid of settings and seeds"))
     return p
 
 
@@ -217,6 +221,12 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from neurograph.sweep import run_command
+
+    return run_command(args)  # prints its own errors and progress; exit codes as documented there
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -243,6 +253,7 @@ def _dispatch(args) -> int:
         "export": _cmd_export,
         "show": _cmd_show,
         "plot": _cmd_plot,
+        "sweep": _cmd_sweep,
     }
     try:
         return handlers[args.command](args)

@@ -60,6 +60,8 @@ __all__ = [
     "run_path",
     "record_of",
     "run_study",
+    "run_one",
+    "is_finished",
     "main",
 ]
 
@@ -191,7 +193,7 @@ def run_study(
     progress = progress or (lambda name, seed, status: None)
     todo = []
     for folder, scenario in jobs.items():
-        if _finished(folder, scenario):
+        if is_finished(folder, scenario):
             progress(scenario.name, scenario.seed, "skipped")
         else:
             todo.append((scenario, folder))
@@ -217,7 +219,7 @@ def _scenario(path: str | Path, seed: int, cycles: int | None) -> Scenario:
     return scenario if cycles is None else scenario.with_cycles(cycles)
 
 
-def _finished(folder: Path, scenario: Scenario) -> bool:
+def is_finished(folder: Path, scenario: Scenario) -> bool:
     """Whether ``folder`` holds this run, finished; StudyError if it holds another."""
     stored = folder / "scenario.yaml"
     if stored.is_file() and stored.read_text(encoding="utf-8") != scenario_to_yaml(scenario):
@@ -239,14 +241,14 @@ def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[
         try:
             _init_worker()
             for scenario, folder in todo:
-                failures += _outcome(scenario, progress, lambda: _run_one(scenario, folder))
+                failures += _outcome(scenario, progress, lambda: run_one(scenario, folder))
         finally:
             torch.set_num_threads(threads)
         return failures
     # spawn, not fork: a forked torch (OpenMP pools, locks held by other threads) can hang
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
-        futures = {pool.submit(_run_one, s, folder): s for s, folder in todo}
+        futures = {pool.submit(run_one, s, folder): s for s, folder in todo}
         for future in as_completed(futures):
             failures += _outcome(futures[future], progress, future.result)
     return failures
@@ -266,7 +268,7 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # small networks: one thread per run, runs in parallel
 
 
-def _run_one(scenario: Scenario, folder: Path) -> str:
+def run_one(scenario: Scenario, folder: Path) -> str:
     """Train one run into ``folder`` (continuing its checkpoint if any); "done" or its status."""
     trainer = Trainer(scenario)
     if (folder / CHECKPOINT).is_file():
