@@ -7,6 +7,7 @@ naming the file and field), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     run.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     run.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (default 1: small networks only lose from more)"
+        "--threads", type=int, default=None, help="torch CPU threads (default: 1 for the char-RNN, all cores for the URN)"
     )
 
     res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
@@ -62,13 +63,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(args):
     from neurograph.scenario import ScenarioError, load_scenario
+    from neurograph.urn.scenario import load_urn_scenario, scenario_model
 
     overrides = list(args.overrides)
     if getattr(args, "seed", None) is not None:
         overrides.append(f"seed={args.seed}")
     if getattr(args, "device", None) is not None:
         overrides.append(f"device={args.device}")
-    scenario = load_scenario(args.scenario, overrides)
+    load = load_urn_scenario if scenario_model(args.scenario) == "urn" else load_scenario
+    scenario = load(args.scenario, overrides)
     if getattr(args, "cycles", None) is not None:
         if args.cycles <= 0:
             raise ScenarioError(f"{args.scenario}: --cycles must be > 0, got {args.cycles}")
@@ -78,10 +81,9 @@ def _load(args):
 
 def _cmd_validate(args) -> int:
     from neurograph.scenario import scenario_to_yaml
-    from neurograph.train import Trainer
 
     scenario = _load(args)
-    Trainer(scenario)  # builds tasks and network: catches what the schema cannot
+    _trainer_class(scenario)(scenario)  # builds tasks and network: catches what the schema cannot
     sys.stdout.write(scenario_to_yaml(scenario))
     return 0
 
@@ -101,20 +103,44 @@ def _train(trainer) -> dict:
             signal.signal(sig, handler)
 
 
+def _trainer_class(scenario):
+    """URNTrainer for a ``model: urn`` scenario, else the char-RNN Trainer."""
+    from neurograph.urn.scenario import URNScenario
+
+    if isinstance(scenario, URNScenario):
+        from neurograph.urn.train import URNTrainer
+
+        return URNTrainer
+    from neurograph.train import Trainer
+
+    return Trainer
+
+
+def _threads(args, scenario) -> int:
+    """Torch threads: 1 for the small char-RNN (more only adds overhead), all cores for the URN."""
+    from neurograph.urn.scenario import URNScenario
+
+    if args.threads is not None:
+        return max(1, args.threads)
+    return (os.cpu_count() or 1) if isinstance(scenario, URNScenario) else 1
+
+
 def _cmd_run(args) -> int:
     import torch
 
     from neurograph.reporters import ReporterSet
     from neurograph.runfolder import RunFolder, prepare_run_folder
-    from neurograph.train import Trainer
+    from neurograph.urn.runfolder import URNRunFolder
+    from neurograph.urn.scenario import URNScenario
     from neurograph_cli.progress import make_progress
 
     scenario = _load(args)
-    torch.set_num_threads(max(1, args.threads))
-    trainer = Trainer(scenario)
+    torch.set_num_threads(_threads(args, scenario))
+    trainer = _trainer_class(scenario)(scenario)
     out = args.out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     folder = prepare_run_folder(out, scenario, force=args.force)
-    trainer.reporters = ReporterSet([RunFolder(folder), make_progress(sys.stdout, live=not args.no_live)])
+    folder_reporter = URNRunFolder(folder) if isinstance(scenario, URNScenario) else RunFolder(folder)
+    trainer.reporters = ReporterSet([folder_reporter, make_progress(sys.stdout, live=not args.no_live)])
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {folder}\n")
     return 130 if summary["status"] == "interrupted" else 0
@@ -128,10 +154,14 @@ def _cmd_resume(args) -> int:
     from neurograph.train import Trainer
     from neurograph_cli.progress import make_progress
 
+    from neurograph.urn.scenario import scenario_model
+
+    if scenario_model(Path(args.run_dir) / "scenario.yaml") == "urn":
+        raise RunFolderError(f"{args.run_dir}: URN runs write no checkpoint and cannot be resumed yet")
     scenario, state, tensors = open_for_resume(args.run_dir)
     if state is not None and state["cycle"] >= sum(p.cycles for p in scenario.phases):
         raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(max(1, args.threads or 1))
     trainer = Trainer(scenario)
     if state is not None:
         try:

@@ -316,7 +316,7 @@ def _scenario_outline(path: Path) -> dict:
     """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        phases = [(str(p["task"]["kind"]), int(p["cycles"])) for p in data["phases"]]
+        phases = [(str(p["task"]["kind"]), int(p["cycles"] if "cycles" in p else p["epochs"])) for p in data["phases"]]
         return {"name": str(data["name"]), "seed": int(data.get("seed", 0)), "phases": phases}
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
         problem = " ".join(str(e).split()) or type(e).__name__

@@ -5,12 +5,20 @@ Definitions (thresholds configurable, defaults in docs/urn.md):
 - a neuron is *active at iteration l* when its largest |N^(l)| over the
   analysed samples exceeds ``activity_threshold``; *active* when active at any
   iteration 0..I (inputs are active at 0 through the data);
-- its *layer* is the first iteration at which it is active (-1: never);
+- its *layer* is the first iteration at which it is active (-1: never), except
+  that an active output node's layer is I, the iteration it is read at
+  (residual output nodes accumulate from iteration 1 on, which would otherwise
+  make every synapse into them lateral);
 - the *active network* is the active neurons and the synapses between them
   with |W_ij| > ``weight_threshold``;
 - a synapse is *forward* when its target's layer is above its source's,
   *backward* when below, *lateral* when equal; its length is the eq. 8
-  distance between the neurons' positions.
+  distance between the neurons' positions;
+- ``depth`` counts the non-empty hidden layers; ``path_depth`` is the number
+  of hidden neurons on the longest chain of forward synapses of the active
+  network from an input to an output: the number of hidden layers the
+  emergent MLP actually computes through (a lone neuron in a layer that
+  reaches no output does not count).
 
 The ablation check (Golkar Sec. 2) zeroes every weight outside the active
 network and reports the largest change of any logit and the accuracy before
@@ -19,7 +27,7 @@ and after.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,7 +64,6 @@ class Analysis:
     lengths: np.ndarray  # (E,) eq. 8 lengths
     directions: np.ndarray  # (E,) index into DIRECTIONS
     iterations: int
-    extra: dict = field(default_factory=dict)
 
     @property
     def active(self) -> np.ndarray:
@@ -81,6 +88,20 @@ class Analysis:
         return sum(1 for n in self.hidden_layers if n)
 
     @property
+    def path_depth(self) -> int:
+        """Hidden neurons on the longest forward chain input -> ... -> output (-1: no output reached)."""
+        hidden = np.array([r == "hidden" for r in self.roles], dtype=np.int64)
+        reach = np.full(len(self.ids), -1, dtype=np.int64)  # hidden neurons on the best chain ending here
+        reach[[k for k, r in enumerate(self.roles) if r == "input" and self.layer[k] >= 0]] = 0
+        forward = self.directions == 0
+        t, s = self.targets[forward], self.sources[forward]
+        for level in range(1, self.iterations + 1):  # forward synapses raise the layer: one sweep per layer
+            pick = (self.layer[t] == level) & (reach[s] >= 0)
+            np.maximum.at(reach, t[pick], reach[s[pick]] + hidden[t[pick]])
+        outputs = [k for k, r in enumerate(self.roles) if r == "output"]
+        return int(reach[outputs].max()) if outputs else -1
+
+    @property
     def edge_counts(self) -> dict[str, int]:
         return {name: int((self.directions == k).sum()) for k, name in enumerate(DIRECTIONS)}
 
@@ -99,6 +120,7 @@ class Analysis:
             "active_total": int(self.active.sum()),
             "layers": self.hidden_layers,
             "depth": self.depth,
+            "path_depth": self.path_depth,
             "edges": self.edge_counts,
             "forward_fraction": self.forward_fraction,
             "mean_synapse_length": self.mean_synapse_length,
@@ -111,8 +133,9 @@ def activity_profile(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and max |N^(l)| over the samples ``x`` (n, d_in): two (I+1, S) float64 arrays."""
     total = peak = None
+    c = compiled
     for start in range(0, len(x), batch_size):
-        states = forward(compiled.weight, compiled.bias, x[start : start + batch_size], outputs=compiled.outputs, dynamics=dynamics)
+        states = forward(c.weight, c.bias, x[start : start + batch_size], outputs=c.outputs, dynamics=dynamics)
         a = torch.stack(states).abs()  # (I+1, B, S)
         s, m = a.sum(dim=1).double(), a.amax(dim=1).double()
         total = s if total is None else total + s
@@ -145,6 +168,8 @@ def analyse(
     """Active neurons, layers and active synapses of ``compiled`` on samples ``x``; positions from ``graph``."""
     mean, peak = activity_profile(compiled, x, dynamics)
     layer = first_active_layer(peak, activity_threshold)
+    outputs = layer[compiled.outputs]
+    layer[compiled.outputs] = np.where(outputs >= 0, dynamics.iterations, -1)  # read out at I
     keep = active_synapses(compiled, layer >= 0, weight_threshold)
     targets, sources = (a.cpu().numpy() for a in torch.nonzero(keep, as_tuple=True))
     weights = compiled.weight[keep].double().cpu().numpy()
@@ -179,9 +204,10 @@ def ablation_check(
     dynamics: Dynamics,
 ) -> dict:
     """Zero every weight outside ``keep`` (S, S bool): largest logit change and accuracy before/after."""
-    before = forward(compiled.weight, compiled.bias, x, outputs=compiled.outputs, dynamics=dynamics)[-1][:, compiled.outputs]
-    pruned = compiled.weight * keep.to(compiled.weight.dtype)
-    after = forward(pruned, compiled.bias, x, outputs=compiled.outputs, dynamics=dynamics)[-1][:, compiled.outputs]
+    c = compiled
+    logits = lambda w: forward(w, c.bias, x, outputs=c.outputs, dynamics=dynamics)[-1][:, c.outputs]  # noqa: E731
+    before = logits(c.weight)
+    after = logits(c.weight * keep.to(c.weight.dtype))
     return {
         "max_output_change": float((after - before).abs().max()) if len(x) else 0.0,
         "accuracy_before": float(correct(before, y).float().mean()),

@@ -179,6 +179,8 @@ def load_cifar10(
     ``test_batch.bin``). ``resize``: ``bilinear`` (the paper interpolates) or
     ``area`` (area averaging). ``n_train`` / ``n_test``: keep the first records only.
     """
+    if resize not in ("bilinear", "area"):
+        raise ValueError(f"resize must be bilinear or area, got {resize!r}")
     folder = Path(path)
     if not folder.is_dir():
         raise ValueError(f"{folder}: CIFAR-10 folder not found (expected cifar-10-batches-bin)")
@@ -209,8 +211,6 @@ def _concat(parts: list[tuple[np.ndarray, np.ndarray]], limit: int | None) -> tu
 
 def _monochrome(images: np.ndarray, grid: tuple[int, int], resize: str) -> np.ndarray:
     """(n, 3, 32, 32) uint8 -> (n, rows * cols) float32 in [0, 1], luma then resized."""
-    if resize not in ("bilinear", "area"):
-        raise ValueError(f"resize must be bilinear or area, got {resize!r}")
     luma = np.tensordot(images.astype(np.float32) / 255.0, np.array(LUMA, dtype=np.float32), axes=([1], [0]))
     t = torch.from_numpy(np.ascontiguousarray(luma))[:, None]
     extra = {"align_corners": False} if resize == "bilinear" else {}

@@ -3,8 +3,8 @@
 Golkar (eq. 8) lifts the input's 2-D metric into the network with one extra
 dimension perpendicular to the input plane: ``ds^2 = dx^2 + dy^2 + beta dz^2``.
 Positions are stored on the :class:`~neurograph.graph.Neuron` objects (raw
-lattice coordinates, z from 1); distances are always derived from them, so a
-deleted neuron takes its place with it.
+lattice coordinates, z from 1); distances are always derived from them, so
+they stay right as neurons are deleted.
 
 Placement (every choice the paper leaves open is a default, see docs/urn.md):
 - inputs: the input grid (rows x cols) centred on the z = 1 plane, row-major;

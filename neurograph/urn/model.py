@@ -156,7 +156,10 @@ def loss_terms(
 ) -> dict[str, torch.Tensor]:
     """``ce`` (mean nats), ``weight`` (sum coef |W|), ``activity`` (c_N sum_l mean_batch |N^(l)|_1), ``total``."""
     ce = F.cross_entropy(states[-1][:, outputs], y)
-    weight_term = (weight.abs() * coefficients).sum()
+    if isinstance(coefficients, torch.Tensor):
+        weight_term = (weight.abs() * coefficients).sum()
+    else:  # one (S, S) temporary fewer: at S = 5,000 each is 100 MB
+        weight_term = weight.abs().sum() * coefficients
     activity = c_n * sum(s.abs().sum(dim=1).mean() for s in states[1:])
     return {"ce": ce, "weight": weight_term, "activity": activity, "total": ce + weight_term + activity}
 

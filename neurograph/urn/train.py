@@ -52,13 +52,12 @@ DELETE_REASON = "inactive"
 
 def make_dataset(task, grid: tuple[int, int] | None, rng: np.random.Generator) -> Dataset:
     """Dataset of a phase's ``task`` section; images are made at (or resized to) ``grid`` = (rows, cols)."""
+    sizes = {"n_train": task.train, "n_test": task.test}
     if task.kind == "spheres":
-        return spheres(dim=task.dim, n_train=task.train, n_test=task.test, radii=task.radii, thickness=task.thickness, rng=rng)
+        return spheres(dim=task.dim, radii=task.radii, thickness=task.thickness, rng=rng, **sizes)
     if task.kind == "bars":
-        return bars(
-            grid=grid, n_train=task.train, n_test=task.test, classes=task.classes, noise=task.noise, pairs=task.pairs, rng=rng
-        )
-    return load_cifar10(Path(task.path), grid=grid, resize=task.resize, n_train=task.train, n_test=task.test)
+        return bars(grid=grid, classes=task.classes, noise=task.noise, pairs=task.pairs, rng=rng, **sizes)
+    return load_cifar10(Path(task.path), grid=grid, resize=task.resize, **sizes)
 
 
 @dataclass
@@ -101,7 +100,8 @@ class URNTrainer:
         self.deletes = 0
         self.wall = 0.0
         self.last: dict = {}  # last epoch's training figures
-        self.analysis: Analysis | None = None
+        self.analysis: Analysis | None = None  # of the network at epoch ``analysed_at``
+        self.analysed_at = -1
         self.phase_results: list[dict] = []
         self._stop_requested = False
 
@@ -127,9 +127,9 @@ class URNTrainer:
         return _Split(t(d.x_train), t(d.y_train, torch.int64), t(d.x_test), t(d.y_test, torch.int64))
 
     def _coefficients(self):
-        loss = self.scenario.loss
+        loss, beta = self.scenario.loss, self.scenario.network.geometry.beta
         return weight_coefficients(
-            self.compiled, self.graph, c_w=loss.c_w, c_syn=loss.c_syn, gamma=loss.gamma, beta=self.scenario.network.geometry.beta
+            self.compiled, self.graph, c_w=loss.c_w, c_syn=loss.c_syn, gamma=loss.gamma, beta=beta
         )
 
     # -------------------------------------------------------------- queries
@@ -142,23 +142,26 @@ class URNTrainer:
         cycle = self.cycle if cycle is None else cycle
         return min(int(np.searchsorted(self.phase_ends, cycle, side="right")), len(self.phase_ends) - 1)
 
+    def last_phase(self) -> int:
+        """Phase of the last finished epoch (phase 0 before any)."""
+        return self.phase_index(self.cycle - 1 if self.cycle else 0)
+
     @torch.no_grad()
     def logits(self, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
         """(n, d_out) output nodes at iteration I for samples ``x`` (n, d_in)."""
         c = self.compiled
-        parts = [
-            forward(c.weight, c.bias, x[i : i + batch_size], outputs=c.outputs, dynamics=self.dynamics)[-1][:, c.outputs]
-            for i in range(0, len(x), batch_size)
-        ]
-        return torch.cat(parts)
+        run = lambda xb: forward(c.weight, c.bias, xb, outputs=c.outputs, dynamics=self.dynamics)[-1]  # noqa: E731
+        return torch.cat([run(x[i : i + batch_size])[:, c.outputs] for i in range(0, len(x), batch_size)])
 
-    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        return float(correct(self.logits(x), y).float().mean())
+    def test_accuracy(self, phase: int | None = None) -> float:
+        """Accuracy on a phase's held-out set (default: the last finished epoch's phase)."""
+        split = self.splits[self.last_phase() if phase is None else phase]
+        return float(correct(self.logits(split.x_test), split.y_test).float().mean())
 
     def analyse(self, phase: int | None = None) -> Analysis:
         """Structure of the current network on the first ``analysis.samples`` training samples of ``phase``."""
         a = self.scenario.analysis
-        split = self.splits[self.phase_index(self.cycle - 1 if self.cycle else 0) if phase is None else phase]
+        split = self.splits[self.last_phase() if phase is None else phase]
         return analyse(
             self.compiled,
             self.graph,
@@ -169,12 +172,32 @@ class URNTrainer:
             beta=self.scenario.network.geometry.beta,
         )
 
+    def current_analysis(self) -> Analysis:
+        """:meth:`analyse` of the network as it is now, computed at most once per epoch."""
+        if self.analysis is None or self.analysed_at != self.cycle:
+            self.analysis, self.analysed_at = self.analyse(), self.cycle
+        return self.analysis
+
     # ------------------------------------------------------------- training
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+        """One Adam step on a minibatch ``x`` (B, d_in), ``y`` (B,); returns the loss terms and states."""
+        c = self.compiled
+        w = c.weight.detach().requires_grad_(True)
+        b = c.bias.detach().requires_grad_(True)
+        states = forward(w, b, x, outputs=c.outputs, dynamics=self.dynamics)
+        terms = loss_terms(states, y, w, outputs=c.outputs, coefficients=self.coefficients, c_n=self.scenario.loss.c_n)
+        terms["total"].backward()
+        params, grads = {"weight": c.weight, "bias": c.bias}, {"weight": w.grad, "bias": b.grad}
+        self.optimizer.step(params, grads, {"weight": c.mask})
+        return terms, [s.detach() for s in states]
+
     def train_epoch(self) -> dict:
-        """One pass over the current phase's training set; returns the epoch's figures."""
+        """One pass over the current phase's training set; returns the epoch's figures.
+
+        ``peak`` (S,): each neuron's largest |N^(l)|, l = 1..I, over the epoch (for deletion).
+        """
         split = self.splits[self.phase_index()]
-        c, loss_cfg = self.compiled, self.scenario.loss
-        n, batch = len(split.x), self.scenario.training.batch_size
+        c, n, batch = self.compiled, len(split.x), self.scenario.training.batch_size
         order = torch.randperm(n, generator=self.g_batch).to(self.device)
         peak = torch.zeros(c.n, dtype=c.weight.dtype, device=self.device)
         ce = total = right = 0.0
@@ -184,22 +207,17 @@ class URNTrainer:
             if self._stop_requested:
                 break
             idx = order[start : start + batch]
-            w = c.weight.detach().requires_grad_(True)
-            b = c.bias.detach().requires_grad_(True)
-            states = forward(w, b, split.x[idx], outputs=c.outputs, dynamics=self.dynamics)
-            terms = loss_terms(states, split.y[idx], w, outputs=c.outputs, coefficients=self.coefficients, c_n=loss_cfg.c_n)
-            terms["total"].backward()
-            self.optimizer.step({"weight": c.weight, "bias": c.bias}, {"weight": w.grad, "bias": b.grad}, {"weight": c.mask})
+            terms, states = self.step(split.x[idx], split.y[idx])
             with torch.no_grad():
-                for s in states[1:]:
-                    peak = torch.maximum(peak, s.detach().abs().amax(dim=0))
+                peak = torch.maximum(peak, torch.stack(states[1:]).abs().amax(dim=(0, 1)))
                 ce += terms["ce"].item() * len(idx)
                 total += terms["total"].item() * len(idx)
                 right += correct(states[-1][:, c.outputs], split.y[idx]).sum().item()
                 seen += len(idx)
         seen = max(seen, 1)
-        self.cycle += 1
-        self.graph.cycle = self.cycle
+        if not self._stop_requested:  # an interrupted epoch does not count
+            self.cycle += 1
+            self.graph.cycle = self.cycle
         return {
             "ce": ce / seen,
             "total": total / seen,
@@ -227,6 +245,7 @@ class URNTrainer:
         self.coefficients = self._coefficients()
         self.tracker.forget(due)
         self.deletes += len(due)
+        self.analysed_at = -1  # the analysis names neurons that are gone
         self.reporters.events([e for e in graph.events[n_events:] if e.kind == "delete"])
         return due
 
@@ -288,8 +307,8 @@ class URNTrainer:
                 self.delete_silent(epoch["peak"])
             at_end = self.cycle in self.phase_ends
             if self.cycle % report.every == 0 or at_end:
-                self.analysis = self.analyse()
-                test = self.accuracy(self.splits[self.phase_index(self.cycle - 1)].x_test, self.splits[self.phase_index(self.cycle - 1)].y_test)
+                self.current_analysis()
+                test = self.test_accuracy()
                 now = time.perf_counter()
                 rate = (self.cycle - tick_cycle) / max(now - tick, 1e-9)
                 tick, tick_cycle = now, self.cycle
@@ -312,24 +331,31 @@ class URNTrainer:
         """Write back, then hand reporters the graph and (to those with a ``connectome`` hook) the analysis."""
         write_back(self.compiled, self.graph)
         self.reporters.snapshot(self.cycle, self.graph, [], final)
-        if self.analysis is None:
-            self.analysis = self.analyse()
+        analysis = self.current_analysis()
         for r in _members(self.reporters):
             hook = getattr(r, "connectome", None)
             if hook is not None:
-                hook(self.cycle, self.graph, self.analysis, final)
+                hook(self.cycle, self.graph, analysis, final)
 
     def ablation(self, phase: int | None = None) -> dict:
-        """Golkar's check: zero every weight outside the active network, on the phase's test set."""
-        phase = self.phase_index(self.cycle - 1 if self.cycle else 0) if phase is None else phase
+        """Golkar's check on the phase's test set, two ways.
+
+        ``neurons``: zero every weight to or from an inactive neuron (the
+        paper's check); ``synapses``: also zero the active neurons' synapses
+        at or below ``analysis.weight_threshold`` (the active network as counted).
+        """
+        phase = self.last_phase() if phase is None else phase
         analysis = self.analyse(phase)
-        keep = active_synapses(self.compiled, analysis.active, self.scenario.analysis.weight_threshold)
-        split = self.splits[phase]
-        return ablation_check(self.compiled, keep, split.x_test, split.y_test, self.dynamics)
+        split, c = self.splits[phase], self.compiled
+        check = lambda keep: ablation_check(c, keep, split.x_test, split.y_test, self.dynamics)  # noqa: E731
+        return {
+            "neurons": check(active_synapses(c, analysis.active, 0.0)),
+            "synapses": check(active_synapses(c, analysis.active, self.scenario.analysis.weight_threshold)),
+        }
 
     def _record_phase_end(self) -> None:
         phase = self.phase_index(self.cycle - 1)
-        tests = [self.accuracy(s.x_test, s.y_test) for s in self.splits[: phase + 1]]
+        tests = [self.test_accuracy(p) for p in range(phase + 1)]
         self.phase_results.append(
             {
                 "phase": phase,
@@ -346,9 +372,8 @@ class URNTrainer:
         )
 
     def summary(self, status: str, cycles_per_s: float) -> dict:
-        analysis = self.analysis or self.analyse()
-        phase = self.phase_index(self.cycle - 1 if self.cycle else 0)
-        split = self.splits[phase]
+        analysis = self.current_analysis()
+        phase = self.last_phase()
         return {
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,
@@ -367,7 +392,7 @@ class URNTrainer:
             "size": len(self.graph.ids()) + self.deletes,
             "neurons": self.compiled.n,
             "accuracy": self.last.get("accuracy"),
-            "test_accuracy": self.accuracy(split.x_test, split.y_test),
+            "test_accuracy": self.test_accuracy(phase),
             **analysis.summary(),
             "ablation": self.ablation(phase),
             "phases": self.phase_results,
