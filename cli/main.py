@@ -16,6 +16,20 @@ __all__ = ["main"]
 EXIT_BAD_INPUT = 2
 
 
+def _seed_list(spec: str) -> list[int]:
+    """``0-19,25`` -> [0, ..., 19, 25]."""
+    seeds: list[int] = []
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0-19 or 0,3,7, got {spec!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative seeds, got {spec!r}")
+    return sorted(set(seeds))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurograph", description="Neural networks whose structure evolves while they learn.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -23,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train a scenario into a run folder")
     run.add_argument("scenario", type=Path)
     run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-seed<seed>)")
-    run.add_argument("--seed", type=int)
+    seeding = run.add_mutually_exclusive_group()
+    seeding.add_argument("--seed", type=int)
+    seeding.add_argument(
+        "--seeds", type=_seed_list, help="train several seeds in one batch, e.g. 0-19 or 0,3,7: OUT/seed-<n>/ + OUT/aggregate.json"
+    )
     run.add_argument("--cycles", type=int, help="total cycles; phases are scaled to keep their proportions")
     run.add_argument("--device", choices=["cpu", "cuda", "auto"])
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -136,6 +154,8 @@ def _cmd_run(args) -> int:
 
     scenario = _load(args)
     torch.set_num_threads(_threads(args, scenario))
+    if args.seeds:
+        return _run_seeds(args, scenario)
     trainer = _trainer_class(scenario)(scenario)
     out = args.out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     folder = prepare_run_folder(out, scenario, force=args.force)
@@ -144,6 +164,25 @@ def _cmd_run(args) -> int:
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {folder}\n")
     return 130 if summary["status"] == "interrupted" else 0
+
+
+def _run_seeds(args, scenario) -> int:
+    """All seeds in one batched tensor program; progress lines follow the first seed."""
+    from neurograph.batched import run_seeds
+    from neurograph.reporters import Reporter
+    from neurograph.urn.scenario import URNScenario
+    from neurograph_cli.progress import make_progress
+
+    if isinstance(scenario, URNScenario):
+        raise ValueError("--seeds batches the char-RNN; run URN seeds one by one or with `neurograph sweep`")
+    out = args.out or Path("runs") / f"{scenario.name}-seeds"
+    progress = make_progress(sys.stdout, live=False)
+    first = args.seeds[0]
+    summaries = run_seeds(
+        scenario, args.seeds, out, force=args.force, reporter_for=lambda s: progress if s.seed == first else Reporter()
+    )
+    sys.stdout.write(f"run folders: {out}/seed-*, aggregate: {out}/aggregate.json\n")
+    return 0 if all(s["status"] == "finished" for s in summaries) else 130
 
 
 def _cmd_resume(args) -> int:

@@ -86,15 +86,26 @@ class PaddedNets:
         self.multiplier[b, pos] = self._like([graph.neurons[i].multiplier for i in ids])
         self.alive[b, pos] = 1.0
 
-    def write_back(self, b: int, graph: Graph, ids: list[int], positions: list[int]) -> None:
-        """Copy member ``b``'s trained values into its graph (no events), as :func:`compile.write_back`."""
+    def write_back(
+        self, b: int, graph: Graph, ids: list[int], positions: list[int], only: list[int] | None = None
+    ) -> None:
+        """Copy member ``b``'s trained values into its graph (no events), as
+        :func:`compile.write_back`: everything, or with ``only`` just those
+        neurons' rows, columns, biases and multipliers."""
         pos = self._index(positions)
-        w = self.weight[b].index_select(0, pos).index_select(1, pos)
-        graph.set_weights(ids, ids, w.detach().cpu().double().numpy())
+        w = self.weight[b].index_select(0, pos).index_select(1, pos).detach().cpu().double().numpy()
+        if only is None:
+            graph.set_weights(ids, ids, w)
+            rows = range(len(ids))
+        else:
+            index = {i: k for k, i in enumerate(ids)}
+            rows = [index[i] for i in only]
+            graph.set_weights(only, ids, w[rows])
+            graph.set_weights(ids, only, w[:, rows])
         bias = self.bias[b, pos].detach().cpu().tolist()
         mult = self.multiplier[b, pos].detach().cpu().tolist()
-        for k, i in enumerate(ids):
-            neuron = graph.neurons[i]
+        for k in rows:
+            neuron = graph.neurons[ids[k]]
             neuron.bias, neuron.multiplier = bias[k], mult[k]
 
     def load_neuron(self, b: int, graph: Graph, new_id: int, ids: list[int], positions: list[int]) -> None:

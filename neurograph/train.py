@@ -20,91 +20,40 @@ per character, nats), ``loss_window`` (last window's, per character),
 
 from __future__ import annotations
 
-import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from neurograph.charnet import add_hidden, build_char_rnn
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
 from neurograph.graph import Graph
-from neurograph.growth import build_rule
-from neurograph.inherit import add_inherited, choose_fossil
 from neurograph.optim import build_optimizer
-from neurograph.penalties import build_penalty
-from neurograph.reporters import Reporter, ReporterSet
+from neurograph.reporters import Reporter
 from neurograph.rnn import bptt
+from neurograph.run_state import RunState, make_task
 from neurograph.scenario import Scenario
-from neurograph.tasks import EasyTask, HardTask, TextTask
 
-__all__ = ["Trainer", "make_task"]
+__all__ = ["Trainer", "make_task", "DTYPES"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def make_task(config, rng: np.random.Generator):
-    """Task generator of a phase's ``task`` section."""
-    if config.kind == "easy":
-        return EasyTask(config.p, rng=rng)
-    if config.kind == "hard":
-        return HardTask(config.length, rng=rng)
-    return TextTask(Path(config.path), rng=rng)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-class Trainer:
+
+
+class Trainer(RunState):
     """One run of a scenario; :meth:`run` trains to the end of the last phase."""
 
     def __init__(self, scenario: Scenario, *, reporters: Reporter | None = None) -> None:
-        self.scenario = scenario
-        self.reporters = reporters or ReporterSet()
-        root = np.random.SeedSequence(scenario.seed)
-        s_structure, s_init, s_tasks = root.spawn(3)
-        self.rng_structure = np.random.default_rng(s_structure)
-        self.rng_init = np.random.default_rng(s_init)
-        self.tasks = [make_task(p.task, np.random.default_rng(s)) for p, s in zip(scenario.phases, s_tasks.spawn(len(scenario.phases)))]
-        self.alphabet = _shared_alphabet(self.tasks)
-        self.phase_ends = np.cumsum([p.cycles for p in scenario.phases]).tolist()
-
-        cfg = scenario.structure
-        self.penalty = build_penalty(cfg)
-        self.rule = build_rule(cfg)
-        first_m = getattr(cfg, "first_multiplier", 1.0)
-        self.graph = build_char_rnn(
-            self.alphabet,
-            cfg.hidden if cfg.kind == "fixed" else cfg.initial_hidden,
-            rng=self.rng_init,
-            std=cfg.init.std,
-            multiplier=first_m,
-            graveyard_size=scenario.graveyard,
-        )
-        self.graph.meta.update(scenario=scenario.name, seed=str(scenario.seed))
+        super().__init__(scenario, reporters)
         self.device = resolve_device(scenario.device)
-        self.compiled = compile_graph(self.graph, device=self.device, dtype=_DTYPES[scenario.dtype])
+        self.compiled = compile_graph(self.graph, device=self.device, dtype=DTYPES[scenario.dtype])
         self.optimizer = build_optimizer(scenario.optimizer)
         self.h = torch.zeros(self.compiled.n, dtype=self.compiled.weight.dtype, device=self.device)
-        self.cycle = 0
-        self.smooth = math.log(len(self.alphabet)) * scenario.window
-        self.last_loss = self.smooth
-        self.last_char = int(self.tasks[0].take(1)[0])
-        self.adds = self.deletes = 0
-        self.phase_results: list[dict] = []
-        self.wall = 0.0
         self._session: tuple[float, float] | None = None  # (start, wall before) while running
         self._stop_requested = False
         self._refresh_hidden()
 
     # ------------------------------------------------------------ queries
-    @property
-    def total_cycles(self) -> int:
-        return self.phase_ends[-1]
-
-    def phase_index(self, cycle: int | None = None) -> int:
-        """Phase that trains cycle ``cycle + 1`` (default: the next cycle)."""
-        cycle = self.cycle if cycle is None else cycle
-        return min(int(np.searchsorted(self.phase_ends, cycle, side="right")), len(self.phase_ends) - 1)
-
     def scores(self) -> np.ndarray:
         """(H,) each hidden neuron's threshold measure, float64."""
         return self.penalty.scores(self.compiled).detach().cpu().double().numpy()
@@ -113,24 +62,12 @@ class Trainer:
         """Hidden neurons at or below the deletion threshold."""
         return self._hidden_ids[self.rule.below(self.scores())].tolist()
 
-    def loss_per_char(self) -> float:
-        return self.smooth / self.scenario.window
-
     # ------------------------------------------------------------- training
     def step(self) -> float:
         """Train one cycle; returns the window's summed loss (nats)."""
-        task = self.tasks[self.phase_index()]
-        chunk = task.take(self.scenario.window)
-        inputs = np.concatenate(([self.last_char], chunk[:-1]))
-        self.last_char = int(chunk[-1])
+        chars = torch.from_numpy(self.next_window()).to(self.device)
         c = self.compiled
-        result = bptt(
-            c,
-            torch.from_numpy(inputs).to(self.device),
-            torch.from_numpy(chunk).to(self.device),
-            self.h[c.hidden],
-            scope=getattr(self.scenario.structure, "scope", "readout"),
-        )
+        result = bptt(c, chars[:-1], chars[1:], self.h[c.hidden], scope=self.scope)
         grads = result.grads.as_dict()
         self.penalty.add_gradient(c, grads, self.scenario.window)
         params = c.params
@@ -138,30 +75,25 @@ class Trainer:
         self.penalty.after_update(c)
         self.h[c.hidden] = result.h_last
         loss = result.loss.item()
-        beta = self.scenario.loss_smoothing
-        self.smooth = beta * self.smooth + (1 - beta) * loss
-        self.last_loss = loss
-        self.cycle += 1
-        self.graph.cycle = self.cycle
+        self.record_loss(loss)
         self._structural_step()
         return loss
 
     def _structural_step(self) -> None:
-        if self.scenario.structure.kind == "fixed":
+        if not self.growing:
             return
         ages = self.cycle - self._hidden_born
         plan = self.rule.decide(self._hidden_ids, self.scores(), ages, self.rng_structure)
         if not plan:
             return
-        graph, cfg = self.graph, self.scenario.structure
+        graph = self.graph
         n_events = len(graph.events)
         write_back(self.compiled, graph, plan.delete)  # the graveyard keeps their last wiring
         for nid in plan.delete:
             graph.delete_neuron(nid, reason=plan.reasons["delete"])
-        fraction = 1.0 if cfg.kind == "multipliers" else cfg.new_norm
         for _ in range(plan.add):
-            new = self._new_neuron(plan.reasons["add"])
-            self.penalty.start_new(graph, new, cfg.threshold, fraction)
+            new = self.new_neuron(plan.reasons["add"])
+            self.penalty.start_new(graph, new, self.scenario.structure.threshold, self.start_fraction())
         remap = sync(self.compiled, graph)
         if remap is not None:
             self.optimizer.remap(remap)
@@ -171,55 +103,16 @@ class Trainer:
         self._refresh_hidden()
         self.reporters.events([e for e in graph.events[n_events:] if e.kind in ("add", "delete")])
 
-    def _new_neuron(self, reason: str) -> int:
-        """Add one hidden neuron: inherited when the init rule says so and a fossil exists."""
-        init = self.scenario.structure.init
-        if init.kind == "inherit":
-            fossil = choose_fossil(self.graph, init.choice, self.rng_init)
-            if fossil is not None:
-                return add_inherited(
-                    self.graph, fossil, rng=self.rng_init, noise=init.noise, consume=init.consume, reason=reason
-                )
-        return add_hidden(self.graph, rng=self.rng_init, std=init.std, reason=reason)
-
     def _refresh_hidden(self) -> None:
         self._hidden_ids = np.array(self.compiled.hidden_ids, dtype=np.int64)
         self._hidden_born = np.array([self.graph.neurons[i].born for i in self._hidden_ids.tolist()], dtype=np.int64)
 
     # ------------------------------------------------------------- running
     def info(self) -> dict:
-        s = self.scenario
-        return {
-            "scenario": s.name,
-            "seed": s.seed,
-            "total_cycles": self.total_cycles,
-            "start_cycle": self.cycle,
-            "rule": s.structure.kind,
-            "device": str(self.device),
-            "phases": [
-                {"task": p.task.kind, "cycles": p.cycles, "end": end, "optimum": t.optimum()}
-                for p, end, t in zip(s.phases, self.phase_ends, self.tasks)
-            ],
-        }
+        return super().info(str(self.device))
 
     def metrics_row(self, cycles_per_s: float) -> dict:
-        phase = self.phase_index(self.cycle - 1 if self.cycle else 0)
-        optimum = self.tasks[phase].optimum()
-        loss = self.loss_per_char()
-        return {
-            "cycle": self.cycle,
-            "phase": phase,
-            "task": self.scenario.phases[phase].task.kind,
-            "loss": loss,
-            "loss_window": self.last_loss / self.scenario.window,
-            "optimum": optimum,
-            "gap": None if optimum is None else loss - optimum,
-            "hidden": self.compiled.n_hidden,
-            "reserve": int(self.rule.below(self.scores()).sum()),
-            "adds": self.adds,
-            "deletes": self.deletes,
-            "cycles_per_s": cycles_per_s,
-        }
+        return super().metrics_row(cycles_per_s, self.compiled.n_hidden, int(self.rule.below(self.scores()).sum()))
 
     # ----------------------------------------------------------- persistence
     def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -238,31 +131,15 @@ class Trainer:
         for name, memories in self.optimizer.state.items():
             for key, mem in memories.items():
                 tensors[f"optimizer.{name}.{key}"] = mem
-        state = {
-            "scenario": self.scenario.name,
-            "seed": self.scenario.seed,
-            "graph": graph_state,
-            "compiled_ids": c.ids,
-            "optimizer_steps": self.optimizer.steps,
-            "rng_structure": self.rng_structure.bit_generator.state,
-            "rng_init": self.rng_init.bit_generator.state,
-            "tasks": [t.get_state() for t in self.tasks],
-            "cycle": self.cycle,
-            "smooth": self.smooth,
-            "last_loss": self.last_loss,
-            "last_char": self.last_char,
-            "adds": self.adds,
-            "deletes": self.deletes,
-            "phase_results": self.phase_results,
-            "wall": self.elapsed(),
-        }
+        state = self.bookkeeping_state(self.elapsed())
+        state.update(graph=graph_state, compiled_ids=c.ids, optimizer_steps=self.optimizer.steps)
         return state, tensors
 
     def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Continue from :meth:`state` (the scenario must be the same)."""
         graph_arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
         self.graph = Graph.from_state(state["graph"], graph_arrays)
-        c = self.compiled = compile_graph(self.graph, device=self.device, dtype=_DTYPES[self.scenario.dtype])
+        c = self.compiled = compile_graph(self.graph, device=self.device, dtype=DTYPES[self.scenario.dtype])
         if c.ids != state["compiled_ids"]:
             raise ValueError("checkpoint's compiled order does not match its graph")
         on = lambda t: t.to(device=self.device, dtype=c.weight.dtype)  # noqa: E731
@@ -273,12 +150,7 @@ class Trainer:
         for name in self.optimizer.state:
             prefix = f"optimizer.{name}."
             self.optimizer.state[name] = {k[len(prefix) :]: on(v) for k, v in tensors.items() if k.startswith(prefix)}
-        self.rng_structure.bit_generator.state = state["rng_structure"]
-        self.rng_init.bit_generator.state = state["rng_init"]
-        for task, task_state in zip(self.tasks, state["tasks"]):
-            task.set_state(task_state)
-        for key in ("cycle", "smooth", "last_loss", "last_char", "adds", "deletes", "phase_results", "wall"):
-            setattr(self, key, state[key])
+        self.restore_bookkeeping(state)
         self._refresh_hidden()
 
     def checkpoint(self) -> None:
@@ -306,7 +178,7 @@ class Trainer:
                     break
                 self.step()
                 if self.cycle in self.phase_ends:
-                    self._record_phase_end()
+                    self.record_phase_end(self.compiled.n_hidden)
                 if self.cycle % report.every == 0 or self.cycle == self.total_cycles:
                     now = time.perf_counter()
                     rate = (self.cycle - tick_c) / max(now - tick_t, 1e-9)
@@ -339,41 +211,5 @@ class Trainer:
         start, before = self._session
         return before + time.perf_counter() - start
 
-    def _record_phase_end(self) -> None:
-        phase = self.phase_index(self.cycle - 1)
-        self.phase_results.append(
-            {
-                "phase": phase,
-                "task": self.scenario.phases[phase].task.kind,
-                "end_cycle": self.cycle,
-                "hidden": self.compiled.n_hidden,
-                "loss": self.loss_per_char(),
-                "optimum": self.tasks[phase].optimum(),
-            }
-        )
-
     def summary(self, status: str, cycles_per_s: float) -> dict:
-        phase = self.phase_index(self.cycle - 1 if self.cycle else 0)
-        return {
-            "scenario": self.scenario.name,
-            "seed": self.scenario.seed,
-            "status": status,
-            "cycles": self.cycle,
-            "total_cycles": self.total_cycles,
-            "hidden": self.compiled.n_hidden,
-            "reserve": len(self.reserve_ids()),
-            "loss": self.loss_per_char(),
-            "optimum": self.tasks[phase].optimum(),
-            "adds": self.adds,
-            "deletes": self.deletes,
-            "wall_s": self.wall,
-            "cycles_per_s": cycles_per_s,
-            "phases": self.phase_results,
-        }
-
-
-def _shared_alphabet(tasks) -> str:
-    alphabets = {t.alphabet for t in tasks}
-    if len(alphabets) != 1:
-        raise ValueError(f"all phases must share one alphabet, got {sorted(alphabets)}")
-    return alphabets.pop()
+        return super().summary(status, cycles_per_s, self.compiled.n_hidden, len(self.reserve_ids()))

@@ -1,0 +1,438 @@
+"""Tests for neurograph.batched: batched BPTT against autograd and the single-run BPTT,
+members against single Trainer runs, capacity and slots, checkpoints, run_seeds.
+
+Equivalence runs use scenarios whose single run is itself stable: a Trainer of
+the same scenario with its initial weights perturbed by 1e-15 keeps the same
+events and stays within ~1e-11 of the unperturbed losses over the horizon
+tested here. Some papers' settings (outgoing-L1, multipliers on the hard task)
+are chaotic enough that such a perturbation changes events within a few
+thousand cycles; no reordering of float sums can be checked against them
+(docs/batched.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurograph.batched import BatchedTrainer, run_seeds
+from neurograph.batched_aggregate import aggregate_rows
+from neurograph.batched_bptt import Workspace, batched_bptt, batched_logits, mixed_scope
+from neurograph.compile import compile_graph
+from neurograph.reporters import Reporter
+from neurograph.rnn import bptt
+from neurograph.runfolder import RunFolderError
+from neurograph.scenario import Scenario
+from neurograph.train import Trainer
+
+torch.set_num_threads(1)
+
+F64 = torch.float64
+V = 4  # the paper tasks' alphabet "ab()"
+
+
+# ------------------------------------------------------------ batched BPTT
+def padded_batch(seed: int, *, b: int = 3, h: int = 5, steps: int = 7, dtype=F64):
+    """Random padded networks: some slots empty, some connections absent, non-trivial values."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 2 * V + h
+    hid = slice(2 * V, n)
+    alive = torch.ones(b, n, dtype=dtype)
+    mask = torch.zeros(b, n, n, dtype=dtype)
+    mask[:, hid, :V] = mask[:, hid, hid] = mask[:, V : 2 * V, hid] = 1.0
+    mask *= (torch.rand(b, n, n, generator=gen) < 0.8).to(dtype)
+    for member, slot in ((0, 1), (b - 1, h - 1)):  # empty slots, one in the middle
+        alive[member, 2 * V + slot] = 0.0
+        mask[member, 2 * V + slot, :] = mask[member, :, 2 * V + slot] = 0.0
+    weight = torch.randn(b, n, n, generator=gen, dtype=dtype) * 0.7 * mask
+    bias = torch.randn(b, n, generator=gen, dtype=dtype) * 0.5 * alive
+    bias[:, :V] = 0.0
+    mult = (torch.rand(b, n, generator=gen, dtype=dtype) + 0.3) * alive
+    inputs = torch.randint(0, V, (b, steps), generator=gen)
+    targets = torch.randint(0, V, (b, steps), generator=gen)
+    h0 = torch.rand(b, h, generator=gen, dtype=dtype) * alive[:, hid]
+    return weight, bias, mult, inputs, targets, h0
+
+
+def autograd_window(weight, bias, mult, inputs, targets, h0, scopes):
+    """Summed losses (B,) and gradients of a plain per-member, per-step forward."""
+    w, bi, m = (t.clone().requires_grad_() for t in (weight, bias, mult))
+    hid = slice(2 * V, w.shape[1])
+    losses = []
+    for b, scope in enumerate(scopes):
+        h, loss = h0[b], 0.0
+        for t in range(inputs.shape[1]):
+            seen = h * m[b, hid] if scope == "all" else h
+            h = torch.tanh(w[b, hid, inputs[b, t]] + w[b, hid, hid] @ seen + bi[b, hid])
+            logits = w[b, V : 2 * V, hid] @ (h * m[b, hid]) + bi[b, V : 2 * V]
+            loss = loss - torch.log_softmax(logits, 0)[targets[b, t]]
+        losses.append(loss)
+    losses = torch.stack(losses)
+    losses.sum().backward()
+    return losses.detach(), w.grad, bi.grad, m.grad
+
+
+@pytest.mark.parametrize("scopes", [["readout"] * 3, ["all"] * 3, ["readout", "all", "readout"]])
+def test_batched_bptt_matches_autograd(scopes):
+    batch = padded_batch(1)
+    result = batched_bptt(*batch, n_chars=V, scope_all=mixed_scope(scopes))
+    loss, g_w, g_b, g_m = autograd_window(*batch, scopes)
+    torch.testing.assert_close(result.loss, loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(result.weight, g_w, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(result.bias, g_b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(result.multiplier, g_m, rtol=1e-12, atol=1e-12)
+
+
+def test_unit_multipliers_path_equals_general_path():
+    weight, bias, mult, inputs, targets, h0 = padded_batch(2)
+    ones = torch.ones_like(mult)
+    general = batched_bptt(weight, bias, ones, inputs, targets, h0, n_chars=V)
+    general = {k: v.clone() for k, v in general.as_dict().items()} | {"loss": general.loss}
+    unit = batched_bptt(weight, bias, None, inputs, targets, h0, n_chars=V)
+    assert unit.multiplier is None
+    for key in ("loss", "weight", "bias"):
+        assert torch.equal(getattr(unit, key), general[key]), key
+
+
+def test_logits_give_the_bptt_loss_and_last_state():
+    weight, bias, mult, inputs, targets, h0 = padded_batch(4)
+    scope_all = mixed_scope(["all", "readout", "all"])
+    logits, h_last = batched_logits(weight, bias, mult, inputs, h0, n_chars=V, scope_all=scope_all)
+    result = batched_bptt(weight, bias, mult, inputs, targets, h0, n_chars=V, scope_all=scope_all)
+    loss = torch.nn.functional.cross_entropy(logits, targets, reduction="none").sum(1)
+    torch.testing.assert_close(loss, result.loss, rtol=1e-13, atol=1e-13)
+    assert torch.equal(h_last, result.h_last)
+
+
+def test_workspace_is_reused_and_results_do_not_depend_on_it():
+    batch = padded_batch(3)
+    ws = Workspace()
+    first = batched_bptt(*batch, n_chars=V, workspace=ws)
+    first_w = first.weight.clone()
+    again = batched_bptt(*batch, n_chars=V, workspace=ws)
+    assert again.weight is first.weight  # the workspace's gradient buffer
+    assert torch.equal(again.weight, first_w)
+    assert torch.equal(batched_bptt(*batch, n_chars=V).weight, first_w)
+
+
+@pytest.mark.parametrize("scope", ["readout", "all"])
+def test_each_member_equals_the_single_run_bptt(scope):
+    """A member's slice of a batch gives the single run's loss and gradients."""
+    cfg = {"kind": "fixed", "hidden": 3, "penalty": "multipliers", "scope": scope}
+    sc = [scenario(cfg, {"kind": "adagrad"}, seed=s, cycles=20) for s in range(3)]
+    trainers = [Trainer(s) for s in sc]
+    for t in trainers:
+        for _ in range(10):
+            t.step()  # away from the initial values
+        t.compiled.multiplier[t.compiled.hidden] = torch.linspace(0.4, 1.3, 3, dtype=F64)
+    batch = BatchedTrainer(sc)
+    nets = batch.nets
+    for b, t in enumerate(trainers):  # load each trainer's state into the batch
+        pos = torch.tensor(batch.members[b].positions(V))
+        c = t.compiled
+        nets.weight[b, pos.unsqueeze(1), pos.unsqueeze(0)] = c.weight
+        nets.bias[b, pos], nets.multiplier[b, pos], nets.h[b, pos] = c.bias, c.multiplier, t.h
+    inputs = torch.randint(0, V, (3, 40), generator=torch.Generator().manual_seed(0))
+    targets = torch.roll(inputs, -1, 1)
+    result = batched_bptt(nets.weight, nets.bias, nets.multiplier, inputs, targets, nets.h[:, nets.hidden],
+                          n_chars=V, scope_all=mixed_scope([scope] * 3))  # fmt: skip
+    for b, t in enumerate(trainers):
+        c = t.compiled
+        single = bptt(c, inputs[b], targets[b], t.h[c.hidden], scope=scope)
+        pos = torch.tensor(batch.members[b].positions(V))
+        assert math.isclose(result.loss[b].item(), single.loss.item(), rel_tol=1e-13)
+        got_w = result.weight[b][pos][:, pos]
+        torch.testing.assert_close(got_w, single.grads.weight, rtol=1e-11, atol=1e-13)
+        torch.testing.assert_close(result.bias[b, pos], single.grads.bias, rtol=1e-11, atol=1e-13)
+        torch.testing.assert_close(result.multiplier[b, pos], single.grads.multiplier, rtol=1e-11, atol=1e-13)
+
+
+# ------------------------------------------------------------ members vs single runs
+class Recorder(Reporter):
+    """Keeps everything a run reports."""
+
+    def __init__(self) -> None:
+        self.infos, self.rows, self.changes, self.snapshots, self.summaries = [], [], [], [], []
+        self.checkpoints: dict[int, tuple[dict, dict]] = {}
+
+    def start(self, info):
+        self.infos.append(info)
+
+    def metrics(self, row):
+        self.rows.append(row)
+
+    def events(self, events):
+        self.changes.extend(e.to_dict() for e in events)
+
+    def snapshot(self, cycle, graph, reserve, final):
+        self.snapshots.append((cycle, len(graph.hidden), list(reserve), final))
+
+    def checkpoint(self, cycle, state, tensors):
+        self.checkpoints[cycle] = (state, {k: v.clone() for k, v in tensors.items()})
+
+    def end(self, summary):
+        self.summaries.append(summary)
+
+
+def scenario(structure: dict, optimizer: dict, *, seed: int, cycles: int = 0, phases=None, dtype="float64",
+             report=None) -> Scenario:  # fmt: skip
+    return Scenario.model_validate(
+        {
+            "name": f"batched-{structure['kind']}",
+            "seed": seed,
+            "dtype": dtype,
+            "loss_smoothing": 0.99,
+            "structure": structure,
+            "optimizer": optimizer,
+            "phases": phases or [{"task": {"kind": "easy"}, "cycles": cycles}],
+            "report": report or {"every": 1, "graph_every": 250, "checkpoint_every": 0},
+        }
+    )
+
+
+# High churn: many adds and deletes, slot reuse, inheritance, every selector.
+MULT = {"kind": "multipliers", "k": 1, "l1": 1e-3, "p_add": 0.3, "p_del": 0.3, "p_spontaneous": 0.05, "max_hidden": 9}
+OL1 = {"kind": "outgoing_l1", "k": 1, "threshold": 0.5, "l1": 1e-3, "p_add": 0.3, "p_del": 0.3,
+       "p_spontaneous": 0.05, "max_hidden": 9}  # fmt: skip
+HARD, EASY = {"kind": "hard"}, {"kind": "easy"}
+
+
+def multiplier_members(cycles: int, dtype: str = "float64", every: int = 1) -> list[Scenario]:
+    """Multiplier revision, easy task: stable over thousands of cycles (see module docstring)."""
+    opt, kw = {"kind": "adagrad"}, dict(cycles=cycles, dtype=dtype, report={"every": every, "graph_every": 500})
+    return [
+        scenario(MULT, opt, seed=0, **kw),
+        scenario(MULT | {"init": {"kind": "inherit", "noise": 0.1}}, opt, seed=2, **kw),
+        scenario(MULT | {"scope": "all", "selector": {"kind": "oldest"}}, opt, seed=6, **kw),
+        scenario(MULT | {"initial_hidden": 3, "selector": {"kind": "age_weighted", "alpha": -1.0}}, opt, seed=5, **kw),
+    ]
+
+
+def outgoing_members(dtype: str = "float64") -> list[Scenario]:
+    """Outgoing-L1 revision: different tasks, lengths, phases, rules and a fixed-size member."""
+    opt = {"kind": "rmsprop"}
+    two_phases = [{"task": EASY, "cycles": 250}, {"task": HARD, "cycles": 250}]
+    return [
+        scenario(OL1, opt, seed=0, cycles=500, dtype=dtype),
+        scenario(OL1, opt, seed=1, phases=[{"task": HARD, "cycles": 400}], dtype=dtype),
+        scenario(OL1 | {"init": {"kind": "inherit", "choice": "random", "noise": 0.1}}, opt, seed=2,
+                 phases=two_phases, dtype=dtype),  # fmt: skip
+        scenario(OL1 | {"norm": "text", "new_norm": 1.0, "selector": {"kind": "youngest"}}, opt, seed=3,
+                 phases=[{"task": HARD, "cycles": 300}], dtype=dtype),  # fmt: skip
+        scenario({"kind": "fixed", "hidden": 4, "penalty": "outgoing_l1", "l1": 1e-3, "threshold": 0.5}, opt, seed=4,
+                 cycles=350, dtype=dtype),  # fmt: skip
+    ]
+
+
+def run_batched(scenarios: list[Scenario]) -> tuple[BatchedTrainer, list[Recorder]]:
+    recorders = [Recorder() for _ in scenarios]
+    trainer = BatchedTrainer(scenarios, reporters=recorders)
+    trainer.run()
+    return trainer, recorders
+
+
+def run_single(s: Scenario) -> Recorder:
+    recorder = Recorder()
+    Trainer(s, reporters=recorder).run()
+    return recorder
+
+
+INTS = ("cycle", "phase", "task", "hidden", "reserve", "adds", "deletes", "optimum")
+
+
+def assert_same_run(batched: Recorder, single: Recorder, rel: float) -> None:
+    """Identical structure and counts, losses within ``rel``."""
+    assert batched.changes == single.changes  # kind, neuron, cycle, reason, age, lineage
+    assert len(batched.rows) == len(single.rows)
+    for a, b in zip(batched.rows, single.rows):
+        assert set(a) == set(b)
+        assert {k: a[k] for k in INTS} == {k: b[k] for k in INTS}
+        for key in ("loss", "loss_window"):
+            assert a[key] == pytest.approx(b[key], rel=rel), (a["cycle"], key)
+    assert batched.snapshots == single.snapshots
+    assert batched.infos == single.infos
+    (sa,), (sb,) = batched.summaries, single.summaries
+    assert set(sa) == set(sb)
+    assert {k: v for k, v in sa.items() if k not in ("loss", "phases", "wall_s", "cycles_per_s")} == {
+        k: v for k, v in sb.items() if k not in ("loss", "phases", "wall_s", "cycles_per_s")
+    }
+    assert sa["loss"] == pytest.approx(sb["loss"], rel=rel)
+    assert [p["end_cycle"] for p in sa["phases"]] == [p["end_cycle"] for p in sb["phases"]]
+
+
+def test_multiplier_members_equal_single_runs_float64():
+    scenarios = multiplier_members(2500, every=10)
+    trainer, recorders = run_batched(scenarios)
+    for s, rec in zip(scenarios, recorders):
+        single = run_single(s)
+        assert sum(e["kind"] == "delete" for e in single.changes) >= 5
+        assert_same_run(rec, single, rel=1e-8)
+
+
+def test_outgoing_members_with_phases_and_lengths_equal_single_runs_float64():
+    scenarios = outgoing_members()
+    trainer, recorders = run_batched(scenarios)
+    assert [r.summaries[0]["cycles"] for r in recorders] == [500, 400, 500, 300, 350]
+    for s, rec in zip(scenarios, recorders):
+        assert_same_run(rec, run_single(s), rel=1e-8)
+
+
+def test_members_equal_single_runs_float32():
+    outgoing = [s.with_cycles(300) for s in outgoing_members("float32")[:3]]
+    for group in (multiplier_members(300, "float32"), outgoing):  # one optimizer per batch
+        _, recorders = run_batched(group)
+        for s, rec in zip(group, recorders):
+            assert_same_run(rec, run_single(s), rel=1e-2)
+
+
+def test_capacity_grows_slots_are_reused_and_tensors_match_the_graph():
+    s = scenario(OL1 | {"max_hidden": 12}, {"kind": "rmsprop"}, seed=1, cycles=400)
+    fixed = scenario({"kind": "fixed", "hidden": 2, "penalty": "outgoing_l1"}, {"kind": "rmsprop"}, seed=0, cycles=400)
+    trainer = BatchedTrainer([fixed, s])
+    assert trainer.capacity == 2
+    slots_used, reused = set(), False
+    member = trainer.members[1]
+    for _ in range(400):
+        before = dict(member.slot_of)
+        trainer.step()
+        new = set(member.slot_of) - set(before)
+        reused |= any(member.slot_of[i] in slots_used - set(before.values()) for i in new)
+        slots_used |= set(member.slot_of.values())
+    assert trainer.capacity >= member.n_hidden and trainer.capacity > 2
+    assert reused  # a freed slot held a new neuron
+    for b, m in enumerate(trainer.running):
+        trainer.write_back(b)
+        fresh = compile_graph(m.graph, dtype=F64)
+        pos = torch.tensor(m.positions(V))
+        assert fresh.ids == m.compiled_ids()
+        nets = trainer.nets
+        assert torch.equal(nets.weight[b][pos][:, pos], fresh.weight)
+        assert torch.equal(nets.mask[b][pos][:, pos], fresh.mask)
+        assert torch.equal(nets.bias[b, pos], fresh.bias)
+        assert torch.equal(nets.multiplier[b, pos], fresh.multiplier)
+        empty = torch.ones(nets.weight.shape[1], dtype=torch.bool)
+        empty[pos] = False
+        assert not nets.mask[b][empty].any() and not nets.mask[b][:, empty].any()
+        assert not nets.weight[b][empty].any() and not nets.h[b][empty].any()
+
+
+def test_member_checkpoint_resumes_in_a_single_trainer():
+    report = {"every": 1, "graph_every": 0, "checkpoint_every": 300}
+    s = scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=600, report=report)
+    recorder = Recorder()
+    BatchedTrainer([s, scenario(MULT, {"kind": "adagrad"}, seed=1, cycles=400)], reporters=[recorder, None]).run()
+    assert sorted(recorder.checkpoints) == [0, 300, 600]
+    state, tensors = recorder.checkpoints[300]
+    straight = Recorder()
+    reference = Trainer(s, reporters=straight)
+    for _ in range(300):
+        reference.step()
+    ref_state, ref_tensors = reference.state()
+    for key in ("compiled_ids", "rng_structure", "rng_init", "tasks", "cycle", "adds", "deletes", "last_char"):
+        assert state[key] == ref_state[key], key
+    assert set(tensors) == set(ref_tensors)
+    for key, tensor in ref_tensors.items():
+        torch.testing.assert_close(tensors[key], tensor, rtol=1e-8, atol=1e-12, msg=key)
+    resumed = Recorder()
+    trainer = Trainer(s, reporters=resumed)
+    trainer.restore(state, tensors)
+    trainer.run()
+    reference.run()
+    assert resumed.changes == [e for e in recorder.changes if e["cycle"] > 300]
+    assert [r["hidden"] for r in resumed.rows] == [r["hidden"] for r in recorder.rows[300:]]
+    losses = [r["loss"] for r in resumed.rows]
+    assert losses == pytest.approx([r["loss"] for r in recorder.rows[300:]], rel=1e-8)
+
+
+def test_stop_request_ends_every_member_as_interrupted():
+    class StopAt(Recorder):
+        def metrics(self, row):
+            super().metrics(row)
+            if row["cycle"] == 30:
+                trainer.request_stop()
+
+    scenarios = multiplier_members(100)[:2]
+    recorders = [StopAt(), Recorder()]
+    trainer = BatchedTrainer(scenarios, reporters=recorders)
+    summaries = trainer.run()
+    assert [s["status"] for s in summaries] == ["interrupted"] * 2
+    assert [s["cycles"] for s in summaries] == [30, 30]
+    assert all(r.snapshots[-1][3] for r in recorders)  # a final snapshot each
+
+
+# ------------------------------------------------------------ validation
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"window": 20}, "window"),
+        ({"dtype": "float32"}, "dtype"),
+        ({"optimizer": {"kind": "adagrad", "lr": 0.05}}, "optimizer"),
+        ({"structure": OL1}, "penalty"),
+    ],
+)
+def test_members_that_cannot_share_a_batch_are_refused(change, message):
+    base = scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=10)
+    other = Scenario.model_validate(base.model_dump() | change)
+    with pytest.raises(ValueError, match=message):
+        BatchedTrainer([base, other])
+
+
+def test_other_alphabets_empty_batches_and_reporter_counts_are_refused(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("hello world, hello batch\n", encoding="utf-8")
+    base = scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=10)
+    text_phase = {"task": {"kind": "text", "path": str(text)}, "cycles": 5}
+    other = scenario(MULT, {"kind": "adagrad"}, seed=0, phases=[text_phase])
+    with pytest.raises(ValueError, match="alphabet"):
+        BatchedTrainer([base, other])
+    with pytest.raises(ValueError, match="at least one"):
+        BatchedTrainer([])
+    with pytest.raises(ValueError, match="one per scenario"):
+        BatchedTrainer([base], reporters=[Recorder(), Recorder()])
+
+
+# ------------------------------------------------------------ run_seeds
+def test_run_seeds_writes_run_folders_and_the_aggregate(tmp_path):
+    report = {"every": 50, "graph_every": 100, "checkpoint_every": 100}
+    s = scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=200, report=report)
+    summaries = run_seeds(s, [3, 1, 2], tmp_path / "runs")
+    assert [x["seed"] for x in summaries] == [3, 1, 2]
+    rows = {}
+    for seed in (1, 2, 3):
+        folder = tmp_path / "runs" / f"seed-{seed}"
+        for name in ("scenario.yaml", "metrics.jsonl", "events.jsonl", "summary.json", "graph.graphml",
+                     "checkpoint.safetensors", "graphs/cycle-100.graphml"):  # fmt: skip
+            assert (folder / name).is_file(), name
+        rows[seed] = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert json.loads((folder / "summary.json").read_text())["status"] == "finished"
+    agg = json.loads((tmp_path / "runs" / "aggregate.json").read_text())
+    assert agg["seeds"] == [1, 2, 3] and agg["cycles"] == [50, 100, 150, 200]
+    for field in ("loss", "hidden"):
+        values = np.array([[rows[s][i][field] for s in (1, 2, 3)] for i in range(4)])
+        assert agg[field]["median"] == pytest.approx(np.median(values, axis=1).tolist())
+        iqr = np.percentile(values, 75, axis=1) - np.percentile(values, 25, axis=1)
+        assert agg[field]["iqr"] == pytest.approx(iqr.tolist())
+    with pytest.raises(RunFolderError, match="not empty"):
+        run_seeds(s, [1], tmp_path / "runs")
+    run_seeds(s.with_cycles(50), [1], tmp_path / "runs", force=True)
+    assert json.loads((tmp_path / "runs" / "seed-1" / "summary.json").read_text())["cycles"] == 50
+
+
+def test_run_seeds_refuses_repeated_seeds(tmp_path):
+    with pytest.raises(ValueError, match="distinct"):
+        run_seeds(scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=5), [1, 1], tmp_path)
+
+
+def test_aggregate_uses_the_cycles_every_seed_reported():
+    rows = {
+        0: [{"cycle": 10, "loss": 1.0, "hidden": 1}, {"cycle": 20, "loss": 0.5, "hidden": 3}],
+        1: [{"cycle": 10, "loss": 3.0, "hidden": 5}],
+    }
+    agg = aggregate_rows(rows)
+    assert agg["cycles"] == [10]
+    assert agg["loss"] == {"median": [2.0], "q25": [1.5], "q75": [2.5], "iqr": [1.0]}
+    assert agg["hidden"]["median"] == [3.0]
