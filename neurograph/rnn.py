@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 
 from neurograph.compile import Compiled
+from neurograph.rnn_cpu import bptt_cpu
 
-__all__ = ["Gradients", "WindowResult", "bptt", "forward_logits"]
+__all__ = ["Gradients", "WindowResult", "bptt", "bptt_torch", "forward_logits"]
 
 SCOPES = ("readout", "all")
 
@@ -94,7 +95,19 @@ def bptt(
     """Loss, gradients and last state of one window (BPTT, no truncation inside).
 
     inputs, targets: (T,) int64 character indices; h0: (H,) initial state.
+    On the CPU the numpy kernel of :mod:`neurograph.rnn_cpu` runs (same
+    results, a fraction of the per-call overhead); elsewhere :func:`bptt_torch`.
     """
+    _check_scope(scope)
+    if c.weight.device.type == "cpu":
+        return bptt_cpu(c, inputs, targets, h0, scope)
+    return bptt_torch(c, inputs, targets, h0, scope=scope)
+
+
+def bptt_torch(
+    c: Compiled, inputs: torch.Tensor, targets: torch.Tensor, h0: torch.Tensor, *, scope: str = "readout"
+) -> WindowResult:
+    """:func:`bptt` in torch operations, for any device."""
     _check_scope(scope)
     wxh, whh, why, bh, by, m = _blocks(c)
     steps = inputs.shape[0]

@@ -11,7 +11,8 @@ import torch
 from neurograph.compile import compile_graph, write_back
 from neurograph.graph import Graph
 from neurograph.optim import Adagrad
-from neurograph.rnn import bptt, forward_logits
+from neurograph.rnn import bptt, bptt_torch, forward_logits
+from neurograph.rnn_cpu import bptt_cpu
 
 torch.set_num_threads(1)
 
@@ -273,3 +274,17 @@ def test_h_last_is_a_copy_not_a_view(scope):
     again = bptt(c, inputs, targets, result.h_last, scope=scope)  # reuse as h0
     torch.testing.assert_close(result.h_last, before)
     assert again.h_last.data_ptr() != result.h_last.data_ptr()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cpu_kernel_equals_torch_kernel(seed, scope, dtype):
+    """The numpy CPU kernel and the torch kernel compute the same window."""
+    c = compile_graph(char_graph(seed, vocab=4, hidden=6), dtype=dtype)
+    inputs, targets = window(seed, 4, 25)
+    h0 = random_h0(seed, 6).to(dtype)
+    cpu, ref = bptt_cpu(c, inputs, targets, h0, scope), bptt_torch(c, inputs, targets, h0, scope=scope)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    assert abs(cpu.loss.item() - ref.loss.item()) <= tol * max(1.0, abs(ref.loss.item()))
+    for name, g in ref.grads.as_dict().items():
+        assert torch.allclose(cpu.grads.as_dict()[name], g, rtol=tol, atol=tol), name
+    assert torch.allclose(cpu.h_last, ref.h_last, rtol=tol, atol=tol)
