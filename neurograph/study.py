@@ -176,13 +176,16 @@ def run_study(
     workers: int = 2,
     out_dir: str | Path,
     progress: Callable[[str, int, str], None] | None = None,
+    batched: bool = False,
 ) -> list[dict]:
     """Run every (scenario, seed) not yet finished under ``out_dir``; records of all.
 
     ``cycles`` scales each scenario's phases to that total (None: as written).
     ``workers`` processes, one torch thread each; 1 runs in this process.
     ``progress(scenario name, seed, status)`` is called as each run is
-    skipped, done or failed. Raises :class:`StudyError` after the other runs
+    skipped, done or failed. ``batched`` trains every unfinished run in one
+    :class:`~neurograph.batched.BatchedTrainer` (they must share alphabet,
+    optimizer and penalty kind); runs with a checkpoint start over. Raises :class:`StudyError` after the other runs
     finish if any run failed, or before starting if a folder holds another
     scenario.
     """
@@ -197,7 +200,7 @@ def run_study(
             progress(scenario.name, scenario.seed, "skipped")
         else:
             todo.append((scenario, folder))
-    failures = _execute(todo, workers, progress)
+    failures = _execute_batched(todo, progress) if batched and todo else _execute(todo, workers, progress)
     if failures:
         raise StudyError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
     return [record_of(folder) for folder in jobs]
@@ -254,6 +257,24 @@ def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[
     return failures
 
 
+def _execute_batched(todo: list[tuple[Scenario, Path]], progress) -> list[str]:
+    """Run ``todo`` as one batch in this process; returns one message per unfinished run."""
+    from neurograph.batched import BatchedTrainer
+
+    reporters = [RunFolder(prepare_run_folder(folder, scenario, force=True)) for scenario, folder in todo]
+    threads = torch.get_num_threads()
+    _init_worker()
+    try:
+        summaries = BatchedTrainer([s for s, _ in todo], reporters=reporters).run()
+    finally:
+        torch.set_num_threads(threads)
+    failures = []
+    for (scenario, _), summary in zip(todo, summaries):
+        status = "done" if summary["status"] == "finished" else summary["status"]
+        failures += _outcome(scenario, progress, lambda status=status: status)
+    return failures
+
+
 def _outcome(scenario: Scenario, progress, result: Callable[[], str]) -> list[str]:
     try:
         status = result()
@@ -292,6 +313,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cycles", type=int, help="total cycles per run; phases keep their proportions")
     p.add_argument("--workers", type=int, default=2, help="parallel runs, one CPU thread each (default 2)")
     p.add_argument("--out", type=Path, default=Path("runs/extensions"), help="study folder (default runs/extensions)")
+    p.add_argument("--batched", action="store_true", help="train all runs in one batched tensor program")
     return p
 
 
@@ -310,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records = run_study(
             args.scenarios, range(args.seeds), cycles=args.cycles, workers=args.workers, out_dir=args.out,
-            progress=progress,
+            progress=progress, batched=args.batched,
         )  # fmt: skip
     except (ScenarioError, RunFolderError, StudyError) as e:
         sys.stderr.write(f"error: {e}\n")

@@ -178,3 +178,14 @@ def test_two_scenarios_with_one_name_are_refused(tmp_path):
     with pytest.raises(StudyError, match="named 'ext-uniform'"):
         run_study([PATHS[0], other], [0], cycles=CYCLES, workers=1, out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_batched_study_equals_the_single_run_study(tmp_path):
+    """One batch of every (scenario, seed) gives the same records as separate runs."""
+    paths = sorted((Path(__file__).resolve().parents[1] / "scenarios" / "extensions").glob("*.yaml"))[:2]
+    single = run_study(paths, [0, 1], cycles=300, workers=1, out_dir=tmp_path / "single")
+    batched = run_study(paths, [0, 1], cycles=300, workers=1, out_dir=tmp_path / "batched", batched=True)
+    keys = ("scenario", "seed", "cycles", "final_hidden", "hard_hidden")
+    assert [{k: r[k] for k in keys} for r in single] == [{k: r[k] for k in keys} for r in batched]
+    for a, b in zip(single, batched):
+        assert abs(a["final_loss"] - b["final_loss"]) < 1e-4
