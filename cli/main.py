@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dir", type=Path)
     plot.add_argument("--out", type=Path, help="PNG file (default: RUN_DIR/plot.png)")
 
+    rep = sub.add_parser("report", help="the papers' Figures 1-3 and a table from the multi-seed outputs in DIR")
+    rep.add_argument("run_dir", metavar="DIR", type=Path, help="folder of multi-seed outputs (DIR/NAME/seed-*/)")
+    rep.add_argument("--out", type=Path, help="report folder (default: DIR/report)")
+
     from neurograph.sweep import add_arguments as add_sweep_arguments  # light: no torch until it runs
 
     add_sweep_arguments(sub.add_parser("sweep", help="run a sweep file: a scenario over a grid of settings and seeds"))
@@ -290,6 +294,13 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from neurograph.paper_report import write_paper_report
+
+    sys.stdout.write(f"wrote {write_paper_report(args.run_dir, args.out)}\n")
+    return 0
+
+
 def _cmd_sweep(args) -> int:
     from neurograph.sweep import run_command
 
@@ -323,6 +334,7 @@ def _dispatch(args) -> int:
         "show": _cmd_show,
         "plot": _cmd_plot,
         "sweep": _cmd_sweep,
+        "report": _cmd_report,
     }
     try:
         return handlers[args.command](args)
