@@ -23,6 +23,7 @@ __all__ = [
     "ScenarioError",
     "load_scenario",
     "parse_overrides",
+    "format_validation",
     "scenario_to_yaml",
 ]
 
@@ -281,22 +282,25 @@ def _child(node: Any, key: Any) -> Any:
     return None
 
 
-def _format_validation(path: Path, err: ValidationError, data: Any, set_by: set[str] = frozenset()) -> str:
+def format_validation(
+    path: Path, err: ValidationError, data: Any, set_by: set[str] = frozenset(), model: type[BaseModel] | None = None
+) -> str:
+    """One line naming the file and the field of a validation error of ``model`` (default :class:`Scenario`)."""
     first = err.errors()[0]
     where = _field_path(first["loc"], data) or "(top level)"
     if where in set_by:
         where = f"{where} (from --set)"
     msg = first["msg"].removeprefix("Value error, ")  # a model validator's own message
     if first["type"] == "extra_forbidden":
-        model = _model_at(first["loc"][:-1])
-        msg = "unknown field" + (f"; accepted: {', '.join(model.model_fields)}" if model else "")
+        section = _model_at(first["loc"][:-1], model or Scenario)
+        msg = "unknown field" + (f"; accepted: {', '.join(section.model_fields)}" if section else "")
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return _one_line(f"{path}: {where}: {msg}{more}")
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
     """Section model at a pydantic location (tags included), to list its fields."""
-    node: Any = Scenario
+    node: Any = root
     for part in loc:
         if isinstance(node, type) and issubclass(node, BaseModel):
             field = node.model_fields.get(part)
@@ -339,8 +343,13 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def parse_overrides(data: dict, overrides: list[str], path: Path) -> dict:
-    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested dict."""
+def parse_overrides(data: dict, overrides: list[str], path: Path, model: type[BaseModel] | None = None) -> dict:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested dict.
+
+    An absent key is accepted only when it is a field of ``model`` (default
+    :class:`Scenario`), checked by validating a probe.
+    """
+    model = model or Scenario
     for item in overrides:
         if "=" not in item:
             raise ScenarioError(f"{path}: --set {item!r}: expected path.to.field=value")
@@ -361,13 +370,13 @@ def parse_overrides(data: dict, overrides: list[str], path: Path) -> dict:
             elif isinstance(node, dict):
                 if not last and key not in node:
                     # an optional section left to its defaults: open it if it is a field
-                    if not _settable(data, keys[: i + 1]):
+                    if not _settable(data, keys[: i + 1], model):
                         raise ScenarioError(f"{path}: --set {dotted}: no field {where}")
                     node[key] = {}
             else:
                 raise ScenarioError(f"{path}: --set {dotted}: {'.'.join(keys[:i])} is not a section")
             if last:
-                if isinstance(node, dict) and key not in node and not _settable(data, keys):
+                if isinstance(node, dict) and key not in node and not _settable(data, keys, model):
                     raise ScenarioError(f"{path}: --set {dotted}: no field {where}")
                 node[key] = value
             else:
@@ -375,7 +384,7 @@ def parse_overrides(data: dict, overrides: list[str], path: Path) -> dict:
     return data
 
 
-def _settable(data: dict, keys: list[str]) -> bool:
+def _settable(data: dict, keys: list[str], model: type[BaseModel]) -> bool:
     """Whether an absent key is a real (optional) field: validate to find out."""
     probe = _copy(data)
     node: Any = probe
@@ -383,7 +392,7 @@ def _settable(data: dict, keys: list[str]) -> bool:
         node = node[int(key)] if isinstance(node, list) else node[key]
     node[keys[-1]] = None
     try:
-        Scenario.model_validate(probe)
+        model.model_validate(probe)
     except ValidationError as err:
         target = tuple(keys)
         for e in err.errors():
@@ -415,7 +424,7 @@ def load_scenario(path: str | Path, overrides: list[str] = ()) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
         set_by = {item.split("=", 1)[0].strip() for item in overrides}
-        raise ScenarioError(_format_validation(path, err, data, set_by)) from None
+        raise ScenarioError(format_validation(path, err, data, set_by)) from None
     scenario, alphabets = _resolve_text_paths(scenario, path)
     _check_alphabets(alphabets, path)
     return scenario

@@ -11,12 +11,12 @@ not (docs/urn.md). Loading errors are one-line
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from neurograph.scenario import AdamConfig, ScenarioError, Strict, _field_path, _one_line, _read_yaml
+from neurograph.scenario import AdamConfig, ScenarioError, Strict, _read_yaml, format_validation, parse_overrides
 
 __all__ = [
     "URNScenario",
@@ -194,12 +194,12 @@ def scenario_model(path: str | Path) -> str | None:
 def load_urn_scenario(path: str | Path, overrides: list[str] = ()) -> URNScenario:
     """Read, override (``a.b=value``, value parsed as YAML) and validate; CIFAR paths become absolute."""
     path = Path(path)
-    data = _apply_overrides(_read_yaml(path), list(overrides), path)
+    data = parse_overrides(_read_yaml(path), list(overrides), path, URNScenario)
     try:
         scenario = URNScenario.model_validate(data)
     except ValidationError as err:
         set_by = {item.split("=", 1)[0].strip() for item in overrides}
-        raise ScenarioError(_format(path, err, data, set_by)) from None
+        raise ScenarioError(format_validation(path, err, data, set_by, URNScenario)) from None
     return _resolve_paths(scenario, path)
 
 
@@ -217,76 +217,8 @@ def _resolve_paths(scenario: URNScenario, path: Path) -> URNScenario:
     return scenario.model_copy(update={"phases": phases})
 
 
-def _format(path: Path, err: ValidationError, data: Any, set_by: set[str]) -> str:
-    first = err.errors()[0]
-    where = _field_path(first["loc"], data) or "(top level)"
-    if where in set_by:
-        where = f"{where} (from --set)"
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        model = _model_at(first["loc"][:-1])
-        msg = "unknown field" + (f"; accepted: {', '.join(model.model_fields)}" if model else "")
-    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return _one_line(f"{path}: {where}: {msg}{more}")
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """Section model at a pydantic location (union tags included), to list its fields."""
-    node: Any = URNScenario
-    for part in loc:
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            field = node.model_fields.get(part)
-            node = field.annotation if field else None
-        elif get_origin(node) is list and isinstance(part, int):
-            node = get_args(node)[0]
-        elif get_origin(node) is Union:  # discriminated: the tag names the member
-            members = [m for m in get_args(node) if isinstance(m, type) and issubclass(m, BaseModel)]
-            node = next((m for m in members if m.model_fields["kind"].default == part), None)
-        else:
-            return None
-    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
 
 
-def _apply_overrides(data: dict, overrides: list[str], path: Path) -> dict:
-    """``a.b.c=value`` overrides on the raw dict; absent sections open only when they are fields."""
-    for item in overrides:
-        if "=" not in item:
-            raise ScenarioError(f"{path}: --set {item!r}: expected path.to.field=value")
-        dotted, raw = item.split("=", 1)
-        keys = dotted.strip().split(".")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ScenarioError(f"{path}: --set {dotted}: value {raw!r} is not valid YAML") from None
-        node: Any = data
-        for i, key in enumerate(keys):
-            where = ".".join(keys[: i + 1])
-            if isinstance(node, list):
-                if not key.isdigit() or int(key) >= len(node):
-                    raise ScenarioError(f"{path}: --set {dotted}: no list item {where}")
-                key = int(key)
-            elif not isinstance(node, dict):
-                raise ScenarioError(f"{path}: --set {dotted}: {'.'.join(keys[:i])} is not a section")
-            elif key not in node:
-                if _model_at(tuple(_schema_path(data, keys[: i + 1]))) is None and i < len(keys) - 1:
-                    raise ScenarioError(f"{path}: --set {dotted}: no field {where}")
-                node[key] = {}
-            if i == len(keys) - 1:
-                node[key] = value
-            else:
-                node = node[key]
-    return data
 
-
-def _schema_path(data: dict, keys: list[str]) -> list:
-    """Keys as a pydantic location: list indices as ints, task sections tagged with their kind."""
-    loc: list = []
-    node: Any = data
-    for key in keys:
-        if isinstance(node, list):
-            key = int(key)
-        loc.append(key)
-        node = node[key] if isinstance(node, (dict, list)) and (isinstance(node, list) or key in node) else None
-        if key == "task" and isinstance(node, dict) and "kind" in node:
-            loc.append(node["kind"])
-    return loc
