@@ -17,7 +17,9 @@ connections therefore costs ~225 MB and no per-connection objects.
 inspection). A connection's ``born`` cycle defaults to the later birth of its
 two ends; connections made later, or restored from a dead neuron, keep their
 own ``born`` / ``inherited_from`` in a small side table. Slots of deleted
-neurons are zeroed and reused; the block doubles when full.
+neurons are zeroed and reused; the block doubles when full, so a network
+whose size is known up front should be built with ``Graph(capacity=S)``
+(the URN does) to avoid reserving up to twice the rows.
 
 float64 storage makes compile -> write back -> compile exact for float32 and
 float64 compiled tensors alike.
