@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     res.add_argument("run_dir", type=Path)
     res.add_argument("--no-live", action="store_true")
-    res.add_argument("--threads", type=int, default=1)
+    res.add_argument("--threads", type=int, default=None, help="as for run; use the run's value to resume bit for bit")
 
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
     val.add_argument("scenario", type=Path)
@@ -195,25 +195,29 @@ def _cmd_resume(args) -> int:
     from neurograph.reporters import ReporterSet
     from neurograph.runfolder import RunFolder, RunFolderError, open_for_resume
     from neurograph.train import Trainer
+    from neurograph.urn.scenario import scenario_model
     from neurograph_cli.progress import make_progress
 
-    from neurograph.urn.scenario import scenario_model
-
     if scenario_model(Path(args.run_dir) / "scenario.yaml") == "urn":
-        raise RunFolderError(f"{args.run_dir}: URN runs write no checkpoint and cannot be resumed yet")
-    scenario, state, tensors = open_for_resume(args.run_dir)
-    if state is not None and state["cycle"] >= sum(p.cycles for p in scenario.phases):
+        from neurograph.urn.runfolder import URNRunFolder, open_urn_for_resume
+        from neurograph.urn.train import URNTrainer
+
+        open_run, trainer_class, folder_class = open_urn_for_resume, URNTrainer, URNRunFolder
+    else:
+        open_run, trainer_class, folder_class = open_for_resume, Trainer, RunFolder
+    scenario, state, tensors = open_run(args.run_dir)
+    if state is not None and state["cycle"] >= scenario.total_cycles:
         raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
-    torch.set_num_threads(max(1, args.threads or 1))
-    trainer = Trainer(scenario)
+    torch.set_num_threads(_threads(args, scenario))
+    trainer = trainer_class(scenario)
     if state is not None:
         try:
             trainer.restore(state, tensors)
-        except (KeyError, IndexError, ValueError, RuntimeError) as e:
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
             raise RunFolderError(
                 f"{args.run_dir}/checkpoint.safetensors: does not fit scenario.yaml ({type(e).__name__}: {e})"
             ) from None
-    trainer.reporters = ReporterSet([RunFolder(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
+    trainer.reporters = ReporterSet([folder_class(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {args.run_dir}\n")
     return 130 if summary["status"] == "interrupted" else 0

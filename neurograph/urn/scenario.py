@@ -132,6 +132,9 @@ class DeletionConfig(Strict):
 class ReportConfig(Strict):
     every: int = Field(1, gt=0, description="epochs between metrics rows")
     graph_every: int = Field(0, ge=0, description="epochs between graph snapshots (0: final only)")
+    checkpoint_every: int = Field(
+        10, ge=0, description="epochs between checkpoints (0: start and end only); a paper-size one is 3 S^2 floats"
+    )
 
 
 class URNScenario(Strict):

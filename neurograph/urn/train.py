@@ -14,6 +14,15 @@ A run is a pure function of (scenario, seed): ``np.random.SeedSequence(seed)``
 is split into streams for weight initialisation (a ``torch.Generator``),
 minibatch order (another) and each phase's data.
 
+Checkpoints (:meth:`URNTrainer.state`, through the reporters' ``checkpoint``
+hook, as :mod:`neurograph.train`): at epoch 0, every ``report.checkpoint_every``
+epochs, at the
+end and when a stop request ends the run. A stop request is honoured between
+minibatches: the unfinished epoch's progress (its minibatch order, position,
+peak activities and running sums) is part of the state, so a resumed run
+finishes that epoch exactly as an uninterrupted one would. The datasets are not
+saved: they are rebuilt from the seed.
+
 Metrics rows (one per ``report.every`` epochs): ``cycle`` (epoch), ``phase``,
 ``task``, ``loss`` (training cross-entropy, nats, mean over the epoch),
 ``loss_total`` (with the penalties), ``optimum`` and ``gap`` (None),
@@ -35,6 +44,7 @@ import numpy as np
 import torch
 
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
+from neurograph.graph import Graph
 from neurograph.optim import build_optimizer
 from neurograph.reporters import Reporter, ReporterSet
 from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
@@ -48,6 +58,8 @@ __all__ = ["URNTrainer", "make_dataset", "DELETE_REASON"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DELETE_REASON = "inactive"
+# Counters saved in checkpoints besides graph, tensors and generator states.
+_COUNTERS = ("cycle", "deletes", "wall", "last", "phase_results")
 
 
 def make_dataset(task, grid: tuple[int, int] | None, rng: np.random.Generator) -> Dataset:
@@ -103,6 +115,8 @@ class URNTrainer:
         self.analysis: Analysis | None = None  # of the network at epoch ``analysed_at``
         self.analysed_at = -1
         self.phase_results: list[dict] = []
+        self._epoch: dict | None = None  # progress through an unfinished epoch (see train_epoch)
+        self._session: tuple[float, float] | None = None  # (start, wall before) while running
         self._stop_requested = False
 
     # -------------------------------------------------------------- building
@@ -191,39 +205,42 @@ class URNTrainer:
         self.optimizer.step(params, grads, {"weight": c.mask})
         return terms, [s.detach() for s in states]
 
-    def train_epoch(self) -> dict:
+    def train_epoch(self) -> dict | None:
         """One pass over the current phase's training set; returns the epoch's figures.
 
         ``peak`` (S,): each neuron's largest |N^(l)|, l = 1..I, over the epoch (for deletion).
+        None when a stop request ends the epoch part-way: its progress stays in
+        ``_epoch`` (and in checkpoints) and the next call continues it.
         """
         split = self.splits[self.phase_index()]
         c, n, batch = self.compiled, len(split.x), self.scenario.training.batch_size
-        order = torch.randperm(n, generator=self.g_batch).to(self.device)
-        peak = torch.zeros(c.n, dtype=c.weight.dtype, device=self.device)
-        ce = total = right = 0.0
-        seen = 0
+        if self._epoch is None:
+            order = torch.randperm(n, generator=self.g_batch).to(self.device)
+            peak = torch.zeros(c.n, dtype=c.weight.dtype, device=self.device)
+            self._epoch = {"order": order, "peak": peak, "start": 0, "ce": 0.0, "total": 0.0, "right": 0, "seconds": 0.0}
+        e = self._epoch
         t0 = time.perf_counter()
-        for start in range(0, n, batch):
-            if self._stop_requested:
-                break
-            idx = order[start : start + batch]
+        while e["start"] < n and not self._stop_requested:
+            idx = e["order"][e["start"] : e["start"] + batch]
             terms, states = self.step(split.x[idx], split.y[idx])
             with torch.no_grad():
-                peak = torch.maximum(peak, torch.stack(states[1:]).abs().amax(dim=(0, 1)))
-                ce += terms["ce"].item() * len(idx)
-                total += terms["total"].item() * len(idx)
-                right += correct(states[-1][:, c.outputs], split.y[idx]).sum().item()
-                seen += len(idx)
-        seen = max(seen, 1)
-        if not self._stop_requested:  # an interrupted epoch does not count
-            self.cycle += 1
-            self.graph.cycle = self.cycle
+                e["peak"] = torch.maximum(e["peak"], torch.stack(states[1:]).abs().amax(dim=(0, 1)))
+                e["ce"] += terms["ce"].item() * len(idx)
+                e["total"] += terms["total"].item() * len(idx)
+                e["right"] += correct(states[-1][:, c.outputs], split.y[idx]).sum().item()
+            e["start"] += len(idx)
+        e["seconds"] += time.perf_counter() - t0
+        if e["start"] < n:
+            return None
+        self._epoch = None
+        self.cycle += 1
+        self.graph.cycle = self.cycle
         return {
-            "ce": ce / seen,
-            "total": total / seen,
-            "accuracy": right / seen,
-            "peak": peak.cpu().numpy(),
-            "epoch_s": time.perf_counter() - t0,
+            "ce": e["ce"] / n,
+            "total": e["total"] / n,
+            "accuracy": e["right"] / n,
+            "peak": e["peak"].cpu().numpy(),
+            "epoch_s": e["seconds"],
         }
 
     def delete_silent(self, peak: np.ndarray) -> list[int]:
@@ -293,16 +310,20 @@ class URNTrainer:
     def run(self) -> dict:
         """Train every phase (or until :meth:`request_stop`); returns the summary."""
         report = self.scenario.report
+        checkpoint_every = report.checkpoint_every
         self.reporters.start(self.info())
         status = "finished"
         t0 = tick = time.perf_counter()
-        tick_cycle = self.cycle
+        c0 = tick_cycle = self.cycle
+        self._session = (t0, self.wall)  # (start of this session, wall time before it)
+        if self.cycle == 0 and self._epoch is None:
+            self.checkpoint()  # a run folder is resumable from its first moment
         while self.cycle < self.total_cycles:
-            epoch = self.train_epoch()
-            if self._stop_requested:
+            epoch = None if self._stop_requested else self.train_epoch()
+            if epoch is None:
                 status = "interrupted"
                 break
-            self.last = epoch
+            self.last = {k: v for k, v in epoch.items() if k != "peak"}
             if self.scenario.deletion.enabled:
                 self.delete_silent(epoch["peak"])
             at_end = self.cycle in self.phase_ends
@@ -317,8 +338,11 @@ class URNTrainer:
                 self._record_phase_end()
             if report.graph_every and self.cycle % report.graph_every == 0 and self.cycle < self.total_cycles:
                 self.snapshot()
-        self.wall = time.perf_counter() - t0
-        summary = self.summary(status, self.cycle / max(self.wall, 1e-9))
+            if checkpoint_every and self.cycle % checkpoint_every == 0:
+                self.checkpoint()
+        self.checkpoint()
+        self.wall = self.elapsed()
+        summary = self.summary(status, (self.cycle - c0) / max(time.perf_counter() - t0, 1e-9))
         self.snapshot(final=True)
         self.reporters.end(summary)
         return summary
@@ -326,6 +350,76 @@ class URNTrainer:
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop after the current minibatch (safe from a signal handler)."""
         self._stop_requested = True
+
+    def elapsed(self) -> float:
+        """Wall time of the run so far, seconds, across resumed sessions."""
+        if self._session is None:
+            return self.wall
+        start, before = self._session
+        return before + time.perf_counter() - start
+
+    # ----------------------------------------------------------- persistence
+    def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """Everything needed to continue exactly: (JSON-able dict, tensors)."""
+        graph_state, graph_arrays = self.graph.to_state()
+        c = self.compiled
+        tensors = {
+            "graph.weights": torch.from_numpy(graph_arrays["weights"]),
+            "graph.present": torch.from_numpy(graph_arrays["present"]),
+            "compiled.weight": c.weight,
+            "compiled.mask": c.mask,
+            "compiled.bias": c.bias,
+            "compiled.multiplier": c.multiplier,
+            "g_batch": self.g_batch.get_state(),  # (5056,) uint8, the minibatch-order generator
+        }
+        for name, memories in self.optimizer.state.items():
+            for key, mem in memories.items():
+                tensors[f"optimizer.{name}.{key}"] = mem
+        state = {k: getattr(self, k) for k in _COUNTERS}
+        state.update(
+            scenario=self.scenario.name,
+            seed=self.scenario.seed,
+            wall=self.elapsed(),
+            graph=graph_state,
+            compiled_ids=c.ids,
+            optimizer_steps=self.optimizer.steps,
+            streak=[[i, k] for i, k in self.tracker.streak.items()],  # consecutive inactive epochs by id
+            epoch=None,
+        )
+        if self._epoch is not None:  # stopped part-way through an epoch
+            e = self._epoch
+            state["epoch"] = {k: v for k, v in e.items() if k not in ("order", "peak")}
+            tensors["epoch.order"], tensors["epoch.peak"] = e["order"], e["peak"]
+        return state, tensors
+
+    def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`state` (the scenario must be the same)."""
+        graph_arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
+        self.graph = Graph.from_state(state["graph"], graph_arrays)
+        c = self.compiled = compile_graph(self.graph, device=self.device, dtype=_DTYPES[self.scenario.dtype])
+        if c.ids != state["compiled_ids"]:
+            raise ValueError("checkpoint's compiled order does not match its graph")
+        on = lambda t: t.to(device=self.device, dtype=c.weight.dtype)  # noqa: E731
+        c.weight, c.mask = on(tensors["compiled.weight"]), on(tensors["compiled.mask"])
+        c.bias, c.multiplier = on(tensors["compiled.bias"]), on(tensors["compiled.multiplier"])
+        self.optimizer.steps = state["optimizer_steps"]
+        for name in self.optimizer.state:
+            prefix = f"optimizer.{name}."
+            self.optimizer.state[name] = {k[len(prefix) :]: on(v) for k, v in tensors.items() if k.startswith(prefix)}
+        self.g_batch.set_state(tensors["g_batch"])
+        self.tracker.streak = {int(i): int(k) for i, k in state["streak"]}
+        for key in _COUNTERS:
+            setattr(self, key, state[key])
+        self._epoch = None
+        if state["epoch"] is not None:
+            order = tensors["epoch.order"].to(self.device)
+            self._epoch = dict(state["epoch"], order=order, peak=on(tensors["epoch.peak"]))
+        self.coefficients = self._coefficients()
+        self.analysis, self.analysed_at = None, -1
+
+    def checkpoint(self) -> None:
+        state, tensors = self.state()
+        self.reporters.checkpoint(self.cycle, state, tensors)
 
     def snapshot(self, final: bool = False) -> None:
         """Write back, then hand reporters the graph and (to those with a ``connectome`` hook) the analysis."""
