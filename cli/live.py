@@ -25,7 +25,7 @@ from rich.text import Text
 
 from neurograph.graph import neuron_label
 from neurograph.reporters import Reporter
-from neurograph_cli.progress import eta_seconds, format_duration, optimum_text, smoothed_rate, summary_line
+from neurograph_cli.progress import eta_seconds, format_duration, optimum_text, smoothed_rate, summary_line, units
 
 __all__ = ["LiveView", "block_chart", "resample"]
 
@@ -186,7 +186,7 @@ class LiveView(Reporter):
             self._stop_live()  # draws the last frame, shows the cursor again
         finally:
             atexit.unregister(self._stop_live)
-            self.console.print(Text(summary_line(summary), style="bold"), highlight=False, soft_wrap=True)
+            self.console.print(Text(summary_line(summary, self._info), style="bold"), highlight=False, soft_wrap=True)
 
     def _stop_live(self) -> None:
         live, self._live = self._live, None
@@ -206,7 +206,7 @@ class LiveView(Reporter):
         if row is None:
             parts.append(Text("waiting for the first metrics row…", style="dim"))
         else:
-            parts += [_loss_line(row), _size_line(row)]
+            parts += [_loss_line(row, units(info)[1]), _size_line(row)]
             if "active" in row and "layers" in row:
                 parts.append(_layers_line(row))
             parts += [Text(""), _Charts(points, info["phases"])]
@@ -231,20 +231,21 @@ def _progress_line(info: dict, row: dict | None, rate: float | None) -> Table:
     grid.add_column(ratio=1)
     grid.add_column(no_wrap=True, justify="right")
     eta = format_duration(eta_seconds(cycle, total, rate))
-    speed = "" if rate is None else f"{row['cycles_per_s']:,.0f} cycles/s"
+    unit = units(info)[0]
+    speed = "" if rate is None else f"{row['cycles_per_s']:,.0f} {unit}s/s"
     grid.add_row(
         Text.assemble(("phase ", "dim"), f"{phase + 1}/{len(phases)} ", (phases[phase]["task"], "bold magenta")),
-        Text.assemble(("cycle ", "dim"), (f"{cycle:,}", "bold"), f" / {total:,}"),
+        Text.assemble((f"{unit} ", "dim"), (f"{cycle:,}", "bold"), f" / {total:,}"),
         ProgressBar(total=max(total, 1), completed=cycle),
         Text.assemble(f"{100 * cycle / max(total, 1):3.0f}%  ", ("ETA ", "dim"), eta, "  ", speed),
     )
     return grid
 
 
-def _loss_line(row: dict) -> Text:
+def _loss_line(row: dict, loss_unit: str) -> Text:
     gap = "" if row["gap"] is None else f"{row['gap']:+.4f}"
     return Text.assemble(
-        ("loss ", "dim"), (f"{row['loss']:.4f}", "bold cyan"), (" nats/char", "dim"),
+        ("loss ", "dim"), (f"{row['loss']:.4f}", "bold cyan"), (f" {loss_unit}", "dim"),
         ("   optimum ", "dim"), optimum_text(row["optimum"]),
         ("   gap ", "dim"), (gap or "n/a", "yellow"),
     )  # fmt: skip

@@ -58,13 +58,22 @@ def optimum_text(optimum: float | None) -> str:
     return "n/a" if optimum is None else f"{optimum:.4f}"
 
 
-def summary_line(summary: dict) -> str:
+def units(info: dict | None) -> tuple[str, str]:
+    """(name of a training step, loss unit) of a run: cycles and nats/char unless ``info`` says otherwise."""
+    info = info or {}
+    return info.get("unit", "cycle"), info.get("loss_unit", "nats/char")
+
+
+def summary_line(summary: dict, info: dict | None = None) -> str:
     """One line for the end of a run (both displays print it)."""
+    unit, loss_unit = units(info)
+    rate = summary["cycles_per_s"]
+    rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
     return (
-        f"{summary['status']}: {summary['cycles']:,}/{summary['total_cycles']:,} cycles, "
+        f"{summary['status']}: {summary['cycles']:,}/{summary['total_cycles']:,} {unit}s, "
         f"{summary['hidden']} hidden (reserve {summary['reserve']}), +{summary['adds']} -{summary['deletes']}, "
-        f"loss {summary['loss']:.4f}/char (optimum {optimum_text(summary['optimum'])}), "
-        f"{summary['wall_s']:.1f} s ({summary['cycles_per_s']:.0f} cycles/s)"
+        f"loss {summary['loss']:.4f} {loss_unit} (optimum {optimum_text(summary['optimum'])}), "
+        f"{summary['wall_s']:.1f} s ({rate_text} {unit}s/s)"
     )
 
 
@@ -82,12 +91,16 @@ class Progress(Reporter):
         self._rate: float | None = None
         self.total = 0
         self.phases: list[dict] = []
+        self.info: dict = {}
+        self.unit, self.loss_unit = units(None)
 
     def start(self, info):
+        self.info = dict(info)
+        self.unit, self.loss_unit = units(info)
         self.total = info["total_cycles"]
         self.phases = [dict(p) for p in info["phases"]]
         phases = " -> ".join(f"{p['task']}({p['cycles']})" for p in self.phases)
-        resumed = f", resuming at cycle {info['start_cycle']}" if info.get("start_cycle") else ""
+        resumed = f", resuming at {self.unit} {info['start_cycle']}" if info.get("start_cycle") else ""
         self._write(f"{info['scenario']} seed {info['seed']}: {info['rule']} on {info['device']}, {phases}{resumed}")
 
     def metrics(self, row):
@@ -101,12 +114,12 @@ class Progress(Reporter):
             self._write(self._row_line(row))
 
     def end(self, summary):
-        self._write(summary_line(summary))
+        self._write(summary_line(summary, self.info))
 
     def _phase_line(self, row) -> str:
         i, n = row["phase"], len(self.phases)
         end = self.phases[i]["end"] if i < n else self.total
-        return f"phase {i + 1}/{n}: {row['task']} until cycle {end} (optimum {optimum_text(row['optimum'])})"
+        return f"phase {i + 1}/{n}: {row['task']} until {self.unit} {end} (optimum {optimum_text(row['optimum'])})"
 
     def _row_line(self, row) -> str:
         opt = "" if row["optimum"] is None else f" (optimum {row['optimum']:.4f}, gap {row['gap']:+.4f})"
@@ -114,10 +127,12 @@ class Progress(Reporter):
         if "active" in row and "layers" in row:
             layers = f" active {row['active']} layers {'/'.join(str(n) for n in row['layers'])}"
         eta = format_duration(eta_seconds(row["cycle"], self.total, self._rate))
+        rate = row["cycles_per_s"]
+        rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
         return (
-            f"cycle {row['cycle']:>7}/{self.total} {row['task']:<5} loss {row['loss']:.4f}{opt} "
+            f"{self.unit} {row['cycle']:>7}/{self.total} {row['task']:<5} loss {row['loss']:.4f}{opt} "
             f"hidden {row['hidden']:>3} reserve {row['reserve']} +{row['adds']} -{row['deletes']}{layers} "
-            f"{row['cycles_per_s']:.0f} cycles/s ETA {eta}"
+            f"{rate_text} {self.unit}s/s ETA {eta}"
         )
 
     def _write(self, line: str) -> None:

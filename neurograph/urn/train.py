@@ -278,6 +278,8 @@ class URNTrainer:
             "start_cycle": self.cycle,
             "rule": rule,
             "device": str(self.device),
+            "unit": "epoch",  # what a "cycle" counts in rows and summaries
+            "loss_unit": "nats/sample",
             "size": self.compiled.n,
             "phases": [
                 {"task": _task_name(p.task), "cycles": end - start, "end": end, "optimum": None}
