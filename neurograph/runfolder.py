@@ -108,11 +108,12 @@ class RunFolder(Reporter):
         self._events.close()
 
 
-def open_for_resume(path: Path) -> tuple[Scenario, dict | None, dict | None]:
+def open_for_resume(path: Path, loader=load_scenario) -> tuple[Scenario, dict | None, dict | None]:
     """Scenario, checkpoint state and tensors of a run folder; logs cut to the checkpoint.
 
-    State and tensors are None for a run killed before it wrote anything: it
-    starts from cycle 0.
+    ``loader(path)`` reads the folder's ``scenario.yaml`` (the char-RNN's by
+    default; the URN passes its own). State and tensors are None for a run
+    killed before it wrote anything: it starts from cycle 0.
 
     Raises :class:`RunFolderError` for a folder that is not a run or whose
     checkpoint is unusable.
@@ -123,7 +124,7 @@ def open_for_resume(path: Path) -> tuple[Scenario, dict | None, dict | None]:
     for tmp in path.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
         tmp.unlink(missing_ok=True)
     try:
-        scenario = load_scenario(path / "scenario.yaml")
+        scenario = loader(path / "scenario.yaml")
         if not (path / CHECKPOINT).exists() and not _logged_anything(path):
             return scenario, None, None  # killed before its first checkpoint: start over
         state, tensors = load_checkpoint(path)

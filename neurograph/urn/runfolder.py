@@ -21,17 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neurograph.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint
 from neurograph.graph import Graph
-from neurograph.runfolder import (
-    RunFolder,
-    RunFolderError,
-    _check_same_run,
-    _log_sizes,
-    _logged_anything,
-    _probe_writable,
-)
-from neurograph.scenario import ScenarioError
+from neurograph.runfolder import RunFolder, open_for_resume
 from neurograph.urn.analysis import Analysis
 from neurograph.urn.connectome import write_connectome, write_figures
 from neurograph.urn.scenario import URNScenario, load_urn_scenario
@@ -60,30 +51,5 @@ class URNRunFolder(RunFolder):
 
 
 def open_urn_for_resume(path: Path) -> tuple[URNScenario, dict | None, dict | None]:
-    """Scenario, checkpoint state and tensors of a URN run folder; logs cut to the checkpoint.
-
-    As :func:`neurograph.runfolder.open_for_resume` (same checks, same
-    :class:`RunFolderError`), with the scenario read by :func:`load_urn_scenario`.
-    """
-    path = Path(path)
-    if not (path / "scenario.yaml").is_file():
-        raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
-    for tmp in path.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
-        tmp.unlink(missing_ok=True)
-    try:
-        scenario = load_urn_scenario(path / "scenario.yaml")
-        if not (path / CHECKPOINT).exists() and not _logged_anything(path):
-            return scenario, None, None  # killed before its first checkpoint: start over
-        state, tensors = load_checkpoint(path)
-    except (ScenarioError, CheckpointError) as e:
-        raise RunFolderError(str(e)) from None
-    _check_same_run(path, scenario, state)
-    sizes = _log_sizes(path, state)  # all checked before any is cut: a refusal changes nothing
-    try:
-        _probe_writable(path)
-        for log, size in sizes.items():
-            with open(log, "r+b") as f:
-                f.truncate(size)
-    except OSError as e:
-        raise RunFolderError(f"{path}: run folder not writable ({e.strerror})") from None
-    return scenario, state, tensors
+    """:func:`neurograph.runfolder.open_for_resume` for a URN run folder."""
+    return open_for_resume(path, loader=load_urn_scenario)
