@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
-from neurograph.graph import Graph
+from neurograph.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
 from neurograph.reporters import Reporter
 from neurograph.rnn import bptt
@@ -117,39 +117,17 @@ class Trainer(RunState):
     # ----------------------------------------------------------- persistence
     def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
         """Everything needed to continue exactly: (JSON-able dict, tensors)."""
-        graph_state, graph_arrays = self.graph.to_state()
-        c = self.compiled
-        tensors = {
-            "graph.weights": torch.from_numpy(graph_arrays["weights"]),
-            "graph.present": torch.from_numpy(graph_arrays["present"]),
-            "compiled.weight": c.weight,
-            "compiled.mask": c.mask,
-            "compiled.bias": c.bias,
-            "compiled.multiplier": c.multiplier,
-            "h": self.h,
-        }
-        for name, memories in self.optimizer.state.items():
-            for key, mem in memories.items():
-                tensors[f"optimizer.{name}.{key}"] = mem
+        network, tensors = network_state(self.graph, self.compiled, self.optimizer)
+        tensors["h"] = self.h
         state = self.bookkeeping_state(self.elapsed())
-        state.update(graph=graph_state, compiled_ids=c.ids, optimizer_steps=self.optimizer.steps)
+        state.update(network)
         return state, tensors
 
     def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Continue from :meth:`state` (the scenario must be the same)."""
-        graph_arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
-        self.graph = Graph.from_state(state["graph"], graph_arrays)
-        c = self.compiled = compile_graph(self.graph, device=self.device, dtype=DTYPES[self.scenario.dtype])
-        if c.ids != state["compiled_ids"]:
-            raise ValueError("checkpoint's compiled order does not match its graph")
-        on = lambda t: t.to(device=self.device, dtype=c.weight.dtype)  # noqa: E731
-        c.weight, c.mask = on(tensors["compiled.weight"]), on(tensors["compiled.mask"])
-        c.bias, c.multiplier = on(tensors["compiled.bias"]), on(tensors["compiled.multiplier"])
-        self.h = on(tensors["h"])
-        self.optimizer.steps = state["optimizer_steps"]
-        for name in self.optimizer.state:
-            prefix = f"optimizer.{name}."
-            self.optimizer.state[name] = {k[len(prefix) :]: on(v) for k, v in tensors.items() if k.startswith(prefix)}
+        dtype = DTYPES[self.scenario.dtype]
+        self.graph, self.compiled = restore_network(state, tensors, self.optimizer, device=self.device, dtype=dtype)
+        self.h = tensors["h"].to(device=self.device, dtype=dtype)
         self.restore_bookkeeping(state)
         self._refresh_hidden()
 

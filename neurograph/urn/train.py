@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
-from neurograph.graph import Graph
+from neurograph.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
 from neurograph.reporters import Reporter, ReporterSet
 from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
@@ -363,28 +363,14 @@ class URNTrainer:
     # ----------------------------------------------------------- persistence
     def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
         """Everything needed to continue exactly: (JSON-able dict, tensors)."""
-        graph_state, graph_arrays = self.graph.to_state()
-        c = self.compiled
-        tensors = {
-            "graph.weights": torch.from_numpy(graph_arrays["weights"]),
-            "graph.present": torch.from_numpy(graph_arrays["present"]),
-            "compiled.weight": c.weight,
-            "compiled.mask": c.mask,
-            "compiled.bias": c.bias,
-            "compiled.multiplier": c.multiplier,
-            "g_batch": self.g_batch.get_state(),  # (5056,) uint8, the minibatch-order generator
-        }
-        for name, memories in self.optimizer.state.items():
-            for key, mem in memories.items():
-                tensors[f"optimizer.{name}.{key}"] = mem
+        network, tensors = network_state(self.graph, self.compiled, self.optimizer)
+        tensors["g_batch"] = self.g_batch.get_state()  # (5056,) uint8, the minibatch-order generator
         state = {k: getattr(self, k) for k in _COUNTERS}
         state.update(
             scenario=self.scenario.name,
             seed=self.scenario.seed,
             wall=self.elapsed(),
-            graph=graph_state,
-            compiled_ids=c.ids,
-            optimizer_steps=self.optimizer.steps,
+            **network,
             streak=[[i, k] for i, k in self.tracker.streak.items()],  # consecutive inactive epochs by id
             epoch=None,
         )
@@ -396,18 +382,10 @@ class URNTrainer:
 
     def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Continue from :meth:`state` (the scenario must be the same)."""
-        graph_arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
-        self.graph = Graph.from_state(state["graph"], graph_arrays)
-        c = self.compiled = compile_graph(self.graph, device=self.device, dtype=_DTYPES[self.scenario.dtype])
-        if c.ids != state["compiled_ids"]:
-            raise ValueError("checkpoint's compiled order does not match its graph")
-        on = lambda t: t.to(device=self.device, dtype=c.weight.dtype)  # noqa: E731
-        c.weight, c.mask = on(tensors["compiled.weight"]), on(tensors["compiled.mask"])
-        c.bias, c.multiplier = on(tensors["compiled.bias"]), on(tensors["compiled.multiplier"])
-        self.optimizer.steps = state["optimizer_steps"]
-        for name in self.optimizer.state:
-            prefix = f"optimizer.{name}."
-            self.optimizer.state[name] = {k[len(prefix) :]: on(v) for k, v in tensors.items() if k.startswith(prefix)}
+        dtype = _DTYPES[self.scenario.dtype]
+        self.graph, c = restore_network(state, tensors, self.optimizer, device=self.device, dtype=dtype)
+        self.compiled = c
+        on = lambda t: t.to(device=self.device, dtype=dtype)  # noqa: E731
         self.g_batch.set_state(tensors["g_batch"])
         self.tracker.streak = {int(i): int(k) for i, k in state["streak"]}
         for key in _COUNTERS:
