@@ -64,16 +64,19 @@ def units(info: dict | None) -> tuple[str, str]:
     return info.get("unit", "cycle"), info.get("loss_unit", "nats/char")
 
 
+def rate_text(rate: float) -> str:
+    """Steps per second: whole numbers for fast runs, two decimals for slow (URN epochs)."""
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
+
+
 def summary_line(summary: dict, info: dict | None = None) -> str:
     """One line for the end of a run (both displays print it)."""
     unit, loss_unit = units(info)
-    rate = summary["cycles_per_s"]
-    rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
     return (
         f"{summary['status']}: {summary['cycles']:,}/{summary['total_cycles']:,} {unit}s, "
         f"{summary['hidden']} hidden (reserve {summary['reserve']}), +{summary['adds']} -{summary['deletes']}, "
         f"loss {summary['loss']:.4f} {loss_unit} (optimum {optimum_text(summary['optimum'])}), "
-        f"{summary['wall_s']:.1f} s ({rate_text} {unit}s/s)"
+        f"{summary['wall_s']:.1f} s ({rate_text(summary['cycles_per_s'])} {unit}s/s)"
     )
 
 
@@ -127,12 +130,10 @@ class Progress(Reporter):
         if "active" in row and "layers" in row:
             layers = f" active {row['active']} layers {'/'.join(str(n) for n in row['layers'])}"
         eta = format_duration(eta_seconds(row["cycle"], self.total, self._rate))
-        rate = row["cycles_per_s"]
-        rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
         return (
             f"{self.unit} {row['cycle']:>7}/{self.total} {row['task']:<5} loss {row['loss']:.4f}{opt} "
             f"hidden {row['hidden']:>3} reserve {row['reserve']} +{row['adds']} -{row['deletes']}{layers} "
-            f"{rate_text} {self.unit}s/s ETA {eta}"
+            f"{rate_text(row['cycles_per_s'])} {self.unit}s/s ETA {eta}"
         )
 
     def _write(self, line: str) -> None:

@@ -32,6 +32,7 @@ from neurograph.reporters import Reporter
 from neurograph.rnn import bptt
 from neurograph.run_state import RunState, make_task
 from neurograph.scenario import Scenario
+from neurograph.session import Session
 
 __all__ = ["Trainer", "make_task", "DTYPES"]
 
@@ -40,7 +41,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 
-class Trainer(RunState):
+class Trainer(RunState, Session):
     """One run of a scenario; :meth:`run` trains to the end of the last phase."""
 
     def __init__(self, scenario: Scenario, *, reporters: Reporter | None = None) -> None:
@@ -49,8 +50,6 @@ class Trainer(RunState):
         self.compiled = compile_graph(self.graph, device=self.device, dtype=DTYPES[scenario.dtype])
         self.optimizer = build_optimizer(scenario.optimizer)
         self.h = torch.zeros(self.compiled.n, dtype=self.compiled.weight.dtype, device=self.device)
-        self._session: tuple[float, float] | None = None  # (start, wall before) while running
-        self._stop_requested = False
         self._refresh_hidden()
 
     # ------------------------------------------------------------ queries
@@ -144,8 +143,7 @@ class Trainer(RunState):
         report = self.scenario.report
         self.reporters.start(self.info())
         status = "finished"
-        t0, c0 = time.perf_counter(), self.cycle
-        self._session = (t0, self.wall)  # (start of this session, wall time before it)
+        t0, c0 = self.start_session(), self.cycle
         if self.cycle == 0:
             self.checkpoint()  # a run folder is resumable from its first moment
         tick_t, tick_c = t0, self.cycle
@@ -178,16 +176,7 @@ class Trainer(RunState):
         self.reporters.end(summary)
         return summary
 
-    def request_stop(self) -> None:
-        """Ask :meth:`run` to stop after the current cycle (safe from a signal handler)."""
-        self._stop_requested = True
 
-    def elapsed(self) -> float:
-        """Wall time of the run so far, seconds, across resumed sessions."""
-        if self._session is None:
-            return self.wall
-        start, before = self._session
-        return before + time.perf_counter() - start
 
     def summary(self, status: str, cycles_per_s: float) -> dict:
         return super().summary(status, cycles_per_s, self.compiled.n_hidden, len(self.reserve_ids()))

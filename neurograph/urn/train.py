@@ -47,6 +47,7 @@ from neurograph.compile import compile_graph, resolve_device, sync, write_back
 from neurograph.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
 from neurograph.reporters import Reporter, ReporterSet
+from neurograph.session import Session
 from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
 from neurograph.urn.deletion import InactivityTracker
@@ -86,7 +87,7 @@ def _torch_generator(seq: np.random.SeedSequence) -> torch.Generator:
     return torch.Generator().manual_seed(int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1)))
 
 
-class URNTrainer:
+class URNTrainer(Session):
     """One run of a URN scenario; :meth:`run` trains every phase and returns the summary."""
 
     def __init__(self, scenario: URNScenario, *, reporters: Reporter | None = None) -> None:
@@ -116,8 +117,6 @@ class URNTrainer:
         self.analysed_at = -1
         self.phase_results: list[dict] = []
         self._epoch: dict | None = None  # progress through an unfinished epoch (see train_epoch)
-        self._session: tuple[float, float] | None = None  # (start, wall before) while running
-        self._stop_requested = False
 
     # -------------------------------------------------------------- building
     def _build_graph(self, generator: torch.Generator):
@@ -315,9 +314,8 @@ class URNTrainer:
         checkpoint_every = report.checkpoint_every
         self.reporters.start(self.info())
         status = "finished"
-        t0 = tick = time.perf_counter()
+        t0 = tick = self.start_session()
         c0 = tick_cycle = self.cycle
-        self._session = (t0, self.wall)  # (start of this session, wall time before it)
         if self.cycle == 0 and self._epoch is None:
             self.checkpoint()  # a run folder is resumable from its first moment
         while self.cycle < self.total_cycles:
@@ -349,16 +347,7 @@ class URNTrainer:
         self.reporters.end(summary)
         return summary
 
-    def request_stop(self) -> None:
-        """Ask :meth:`run` to stop after the current minibatch (safe from a signal handler)."""
-        self._stop_requested = True
 
-    def elapsed(self) -> float:
-        """Wall time of the run so far, seconds, across resumed sessions."""
-        if self._session is None:
-            return self.wall
-        start, before = self._session
-        return before + time.perf_counter() - start
 
     # ----------------------------------------------------------- persistence
     def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
