@@ -12,6 +12,11 @@ surviving neurons keep their memories, new neurons start at ``memory_init``.
   each update clipped to +-``update_clip`` (the outgoing-L1 revision: decay 0.01,
   lr 0.01, update clip 0.01, no gradient clip).
 - :class:`Adam`: standard Adam with bias correction (the URN paper).
+
+``step(..., l1=...)`` adds an L1 subgradient ``coef * sign(p)`` to a
+parameter's gradient before the update (the URN's c_W and c_syn terms). Adam
+does that, and its whole update, in one pass on the CPU
+(:func:`neurograph.fused.adam_l1`) when the tensors allow it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from neurograph.compile import AXES, Remap
+from neurograph.fused import adam_l1, fused_available
 
 __all__ = ["Optimizer", "Adagrad", "RMSProp", "Adam", "build_optimizer"]
 
@@ -43,16 +49,37 @@ class Optimizer:
             mem = self.state[name][key] = torch.full_like(like, self.memory_init if name != "m" else 0.0)
         return mem
 
-    def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], masks: dict) -> None:
-        """Update ``params`` in place. ``masks[name]`` (same shape or None) gates updates."""
+    def step(
+        self,
+        params: dict[str, torch.Tensor],
+        grads: dict[str, torch.Tensor],
+        masks: dict,
+        l1: dict[str, torch.Tensor | float] | None = None,
+    ) -> dict[str, float]:
+        """Update ``params`` in place. ``masks[name]`` (same shape or None) gates updates;
+        ``l1[name]`` (a number or a tensor shaped like the parameter) adds ``l1 * sign(p)``
+        to that parameter's gradient. Returns each ``l1`` penalty, ``sum l1 |p|``, of
+        the parameters before the update."""
         self.steps += 1
+        penalties = {}
         for key, p in params.items():
-            g = grads[key]
+            g, coef, mask = grads[key], (l1 or {}).get(key), masks.get(key)
+            if coef is not None:
+                fused = self._fused(key, p, g, coef, mask)
+                if fused is not None:
+                    penalties[key] = fused
+                    continue
+                penalties[key] = float((p.abs() * coef).sum())
+                g = g + coef * torch.sign(p)
             if self.grad_clip is not None:
                 g = g.clamp(-self.grad_clip, self.grad_clip)
             delta = self._delta(key, g)
-            mask = masks.get(key)
             p.add_(delta if mask is None else delta * mask)
+        return penalties
+
+    def _fused(self, key, p, g, coef, mask) -> float | None:
+        """The whole update with L1 in one pass, returning the penalty; None where not available."""
+        return None
 
     def _delta(self, key: str, g: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -106,6 +133,16 @@ class Adam(Optimizer):
         mhat = m / (1 - b1**self.steps)
         vhat = v / (1 - b2**self.steps)
         return -self.lr * mhat / (vhat.sqrt() + self.eps)
+
+    def _fused(self, key, p, g, coef, mask):
+        coef_t = coef if isinstance(coef, torch.Tensor) else None
+        if self.grad_clip is not None or not fused_available(p, g, coef_t):
+            return None
+        m, v = self._memory("m", key, g), self._memory("v", key, g)
+        if not fused_available(p, m, v, mask):
+            return None
+        return adam_l1(p, g, m, v, coef=coef, mask=mask, lr=self.lr, betas=self.betas, eps=self.eps, step=self.steps)
+        return True
 
 
 def build_optimizer(config) -> Optimizer:

@@ -21,8 +21,10 @@ Loss (eqs. 5 and 9), per batch::
     CE(y, y_hat) + c_W sum|W| + c_N sum_l mean_batch |N^(l)|_1 + c_syn sum_ij |W_ij| d_ij^gamma
 
 The two weight terms are one elementwise coefficient matrix
-(:func:`weight_coefficients`). Gradients come from torch autograd: the work is
-dominated by the (B, S) x (S, S) products, so its overhead is negligible.
+(:func:`weight_coefficients`). :func:`loss_terms` is differentiable with
+autograd and is the reference; training uses the hand-written gradient of
+:mod:`neurograph.urn.backprop`, with the weight terms folded into the
+optimizer's pass (:func:`neurograph.fused.adam_l1`).
 """
 
 from __future__ import annotations

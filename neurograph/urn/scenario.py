@@ -107,7 +107,12 @@ class NetworkConfig(Strict):
 
 class LossConfig(Strict):
     c_w: NonNegFloat = Field(5e-7, description="c_W, L1 on every weight (paper Sec. 2: 5e-7)")
-    c_n: NonNegFloat = Field(2e-5, description="c_N, L1 on activities per iteration, batch mean (paper: 2e-5)")
+    c_n: NonNegFloat = Field(2e-5, description="c_N, L1 on activities per iteration (paper: 2e-5)")
+    activity_reduction: Literal["mean", "sum"] = Field(
+        "mean",
+        description="|N^(l)| over a minibatch: mean over samples (like the cross-entropy's 1/N), or sum "
+        "(eq. 5 as printed, the 1/N on the cross-entropy only: B times stronger)",
+    )
     c_syn: NonNegFloat = Field(0.0, description="c_syn of eq. 9, L1 on weights times length^gamma (Sec. 3)")
     gamma: NonNegFloat = Field(1.0, description="gamma, the length power of eq. 9 (not given)")
 

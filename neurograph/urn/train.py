@@ -1,7 +1,7 @@
 """URN training loop: the one place that sequences model, data, analysis and deletion.
 
 Per epoch: shuffle the phase's training set, for each minibatch run the I
-iterations, back-propagate the eq. 9 loss with autograd and take an Adam step
+iterations, back-propagate the eq. 9 loss (by hand: :mod:`neurograph.urn.backprop`) and take an Adam step
 (:class:`neurograph.optim.Adam`, masked by the connection mask). After the
 epoch: measure test accuracy, optionally delete hidden neurons that have been
 silent for ``deletion.patience`` epochs (write back, delete from the graph,
@@ -49,10 +49,11 @@ from neurograph.optim import build_optimizer
 from neurograph.reporters import Reporter, ReporterSet
 from neurograph.session import Session
 from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
+from neurograph.urn.backprop import Workspace, loss_and_gradients
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
 from neurograph.urn.deletion import InactivityTracker
 from neurograph.urn.geometry import lattice_for, place_neurons, vector_grid
-from neurograph.urn.model import Dynamics, build_urn_graph, correct, forward, loss_terms, weight_coefficients
+from neurograph.urn.model import Dynamics, build_urn_graph, correct, forward, weight_coefficients
 from neurograph.urn.scenario import URNScenario
 
 __all__ = ["URNTrainer", "make_dataset", "DELETE_REASON"]
@@ -117,6 +118,7 @@ class URNTrainer(Session):
         self.analysed_at = -1
         self.phase_results: list[dict] = []
         self._epoch: dict | None = None  # progress through an unfinished epoch (see train_epoch)
+        self._workspace = Workspace()  # the (S, S) gradient buffer, kept between steps
 
     # -------------------------------------------------------------- building
     def _build_graph(self, generator: torch.Generator):
@@ -193,16 +195,29 @@ class URNTrainer(Session):
 
     # ------------------------------------------------------------- training
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
-        """One Adam step on a minibatch ``x`` (B, d_in), ``y`` (B,); returns the loss terms and states."""
+        """One Adam step on a minibatch ``x`` (B, d_in), ``y`` (B,); returns the loss terms and states.
+
+        The data and activity gradients are hand-written (:mod:`neurograph.urn.backprop`);
+        the weight terms' subgradient goes to the optimizer as ``l1``. The
+        reported terms are those of the weights before the step, as autograd's would be
+        (the optimizer returns the weight term, read in its own pass).
+        """
         c = self.compiled
-        w = c.weight.detach().requires_grad_(True)
-        b = c.bias.detach().requires_grad_(True)
-        states = forward(w, b, x, outputs=c.outputs, dynamics=self.dynamics)
-        terms = loss_terms(states, y, w, outputs=c.outputs, coefficients=self.coefficients, c_n=self.scenario.loss.c_n)
-        terms["total"].backward()
-        params, grads = {"weight": c.weight, "bias": c.bias}, {"weight": w.grad, "bias": b.grad}
-        self.optimizer.step(params, grads, {"weight": c.mask})
-        return terms, [s.detach() for s in states]
+        r = loss_and_gradients(
+            c.weight, c.bias, x, y, outputs=c.outputs, dynamics=self.dynamics,
+            c_n=self.activity_coefficient(len(x)), workspace=self._workspace,
+        )  # fmt: skip
+        params, grads = {"weight": c.weight, "bias": c.bias}, {"weight": r.grad_weight, "bias": r.grad_bias}
+        penalty = self.optimizer.step(params, grads, {"weight": c.mask}, l1={"weight": self.coefficients})
+        weight_term = torch.tensor(penalty["weight"], dtype=r.ce.dtype)
+        terms = {"ce": r.ce, "weight": weight_term, "activity": r.activity}
+        terms["total"] = r.ce + weight_term + r.activity
+        return terms, r.states
+
+    def activity_coefficient(self, batch: int) -> float:
+        """c_N as it multiplies the batch mean of sum_l |N^(l)|_1 (``loss.activity_reduction``)."""
+        loss = self.scenario.loss
+        return loss.c_n * batch if loss.activity_reduction == "sum" else loss.c_n
 
     def train_epoch(self) -> dict | None:
         """One pass over the current phase's training set; returns the epoch's figures.

@@ -1,0 +1,145 @@
+"""Hand-written gradient of the URN's data and activity terms (eqs. 3-7, 9).
+
+The training step's cost at S = 5,000 is a handful of (B, S) x (S, S)
+products plus whatever touches all S^2 weights. Autograd spends most of a
+step on the second kind (``|W|``, its sign, the coefficient product, each a
+100 MB temporary); here the weight terms are left to the optimizer, which
+folds their subgradient ``coef * sign(W)`` into its own pass
+(:meth:`neurograph.optim.Optimizer.step`, ``l1=``), and the products are
+arranged so that:
+
+- iteration 1 reads only the d_in input columns of W, because N^(0) is zero
+  everywhere else (eq. 2), and needs no gradient with respect to N^(0);
+- the weight gradient of iterations 2..I is one product,
+  ``[dZ_2; ...; dZ_I]^T [N^(1); ...; N^(I-1)]`` (S, S), written into a buffer
+  kept between steps (a fresh 100 MB tensor costs page faults every step).
+
+Equal to autograd of :func:`neurograph.urn.model.loss_terms` without its
+weight term (tests/test_urn_backprop.py). The activity term uses
+``d|n|/dn = sign(n)`` (0 at 0), as autograd does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from neurograph.urn.model import ACTIVATIONS, Dynamics
+
+__all__ = ["StepResult", "Workspace", "loss_and_gradients"]
+
+
+@dataclass
+class StepResult:
+    """One minibatch: loss terms (0-d tensors), gradients (views of the workspace) and states."""
+
+    ce: torch.Tensor  # mean cross-entropy, nats
+    activity: torch.Tensor  # c_N sum_l mean_batch |N^(l)|_1
+    grad_weight: torch.Tensor  # (S, S) d(ce + activity)/dW; valid until the next call
+    grad_bias: torch.Tensor  # (S,)
+    states: list[torch.Tensor]  # [N^(0), ..., N^(I)], each (B, S)
+
+
+class Workspace:
+    """The (S, S) gradient buffer, reallocated only when S, dtype or device change."""
+
+    def __init__(self) -> None:
+        self.grad_weight: torch.Tensor | None = None
+
+    def buffer(self, weight: torch.Tensor) -> torch.Tensor:
+        g = self.grad_weight
+        if g is None or g.shape != weight.shape or g.dtype != weight.dtype or g.device != weight.device:
+            g = self.grad_weight = torch.empty_like(weight)
+        return g
+
+
+def _derivative(activation: str, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+    """phi'(pre), given post = phi(pre)."""
+    if activation == "relu":
+        return (pre > 0).to(pre.dtype)
+    if activation == "tanh":
+        return 1 - post * post
+    if activation == "softplus":
+        return torch.sigmoid(pre)
+    if activation == "leaky_relu":
+        return torch.where(pre > 0, 1.0, 0.01 * torch.ones_like(pre))  # F.leaky_relu's slope
+    raise ValueError(f"no derivative for activation {activation!r}")
+
+
+def _forward(weight, bias, x, *, outputs: slice, dynamics: Dynamics):
+    """States [N^(0..I)] and each iteration's phi'(pre) (B, S), outputs' columns set for eq. 4."""
+    phi = ACTIVATIONS[dynamics.activation]
+    b, s, d_in = x.shape[0], weight.shape[0], x.shape[1]
+    n0 = x.new_zeros((b, s))
+    n0[:, :d_in] = x
+    states, slopes = [n0], []
+    for level in range(dynamics.iterations):
+        if level == 0:  # N^(0) is x on the input columns, zero elsewhere
+            pre = torch.addmm(bias, x, weight[:, :d_in].t())
+        else:
+            pre = torch.addmm(bias, states[-1], weight.t())
+        new = phi(pre)
+        slope = _derivative(dynamics.activation, pre, new)
+        if dynamics.output_activation == "linear":
+            new[:, outputs] = pre[:, outputs]
+            slope[:, outputs] = 1.0
+        if dynamics.update == "residual_output":
+            new[:, outputs] += states[-1][:, outputs]
+        elif dynamics.update == "residual_input":
+            new += n0
+        states.append(new)
+        slopes.append(slope)
+    return states, slopes
+
+
+def loss_and_gradients(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    outputs: slice,
+    dynamics: Dynamics,
+    c_n: float,
+    workspace: Workspace | None = None,
+) -> StepResult:
+    """Cross-entropy, activity term and their gradients for a minibatch.
+
+    ``weight`` (S, S) ``[target, source]`` in compiled order (inputs first),
+    ``bias`` (S,), ``x`` (B, d_in), ``y`` (B,) class indices.
+    """
+    with torch.no_grad():
+        states, slopes = _forward(weight, bias, x, outputs=outputs, dynamics=dynamics)
+        b, levels = x.shape[0], dynamics.iterations
+        logits = states[-1][:, outputs]
+        ce = F.cross_entropy(logits, y)
+        activity = c_n * sum(s.abs().sum() for s in states[1:]) / b
+        d_state = torch.zeros_like(states[-1])
+        d_state[:, outputs] = (torch.softmax(logits, 1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)) / b
+        d_pres = [None] * levels
+        for level in range(levels, 0, -1):  # d_state is dLoss/dN^(level) from the levels above
+            d_state.add_(torch.sign(states[level]), alpha=c_n / b)
+            d_pre = d_state * slopes[level - 1]
+            d_pres[level - 1] = d_pre
+            if level > 1:
+                carry = d_state[:, outputs] if dynamics.update == "residual_output" else None
+                d_state = d_pre @ weight
+                if carry is not None:
+                    d_state[:, outputs] += carry
+        grad_w = (workspace or Workspace()).buffer(weight)
+        _weight_gradient(grad_w, d_pres, states, x)
+        grad_b = torch.stack(d_pres).sum(dim=(0, 1))
+    return StepResult(ce, activity, grad_w, grad_b, states)
+
+
+def _weight_gradient(out: torch.Tensor, d_pres: list, states: list, x: torch.Tensor) -> None:
+    """out = sum_l dZ_l^T N^(l-1), l = 1..I; iteration 1 only touches the input columns."""
+    d_in = x.shape[1]
+    if len(d_pres) > 1:
+        torch.mm(torch.cat(d_pres[1:]).t(), torch.cat(states[1:-1]), out=out)
+        out[:, :d_in].addmm_(d_pres[0].t(), x)
+    else:
+        out.zero_()
+        out[:, :d_in] = d_pres[0].t() @ x
