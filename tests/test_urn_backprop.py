@@ -14,6 +14,7 @@ def _problem(seed: int, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     w = torch.randn((S, S), generator=g, dtype=dtype) * 0.5
     b = torch.randn(S, generator=g, dtype=dtype) * 0.1
+    b[D_IN + D_OUT :: 2] = -20.0  # every other hidden neuron silent: the sparse path has columns to skip
     x = torch.randn((B, D_IN), generator=g, dtype=dtype)
     y = torch.randint(0, D_OUT, (B,), generator=g)
     return w, b, x, y
@@ -34,12 +35,14 @@ def _autograd(w, b, x, y, dynamics, c_n):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "softplus", "leaky_relu"])
 @pytest.mark.parametrize("output_activation", ["linear", "phi"])
 @pytest.mark.parametrize("iterations", [1, 4])
-def test_gradients_equal_autograd(update, activation, output_activation, iterations):
+@pytest.mark.parametrize("sparse", [0.0, 1.0])
+def test_gradients_equal_autograd(update, activation, output_activation, iterations, sparse):
+    """Dense (sparse=0) and column-gathering (sparse=1) paths, every variant, against autograd."""
     dynamics = Dynamics(iterations, update, activation, output_activation)
     w, b, x, y = _problem(iterations)
     c_n = 0.03
     ref, gw, gb, states = _autograd(w, b, x, y, dynamics, c_n)
-    r = loss_and_gradients(w, b, x, y, outputs=OUTPUTS, dynamics=dynamics, c_n=c_n)
+    r = loss_and_gradients(w, b, x, y, outputs=OUTPUTS, dynamics=dynamics, c_n=c_n, sparse=sparse)
     assert float(r.ce) == pytest.approx(float(ref["ce"].detach()), rel=1e-12)
     assert float(r.activity) == pytest.approx(float(ref["activity"].detach()), rel=1e-12)
     torch.testing.assert_close(r.grad_weight, gw, rtol=1e-10, atol=1e-12)
@@ -100,3 +103,28 @@ def test_l1_subgradient_by_hand():
     opt.step({"w": p}, {"w": grad}, {}, l1={"w": 0.2})
     # first Adam step is -lr * sign(g): g = (0.2, -0.2, 0, -0.8)
     torch.testing.assert_close(p, torch.tensor([0.4, -0.4, float("nan"), 0.6], dtype=torch.float64), equal_nan=True)
+
+
+def test_sparse_path_reads_fewer_columns_and_matches_dense():
+    """With most hidden neurons silent, iterations 2.. gather only the active columns."""
+    from neurograph.urn.backprop import _forward
+    from neurograph.urn.model import active_columns
+
+    dynamics = Dynamics(4)
+    w, b, x, y = _problem(5)
+    _, _, sources = _forward(w, b, x, outputs=OUTPUTS, dynamics=dynamics, sparse=1.0)
+    assert sources[0] is None and all(c is not None and len(c) < S for c in sources[1:])
+    states, _, dense_sources = _forward(w, b, x, outputs=OUTPUTS, dynamics=dynamics, sparse=0.0)
+    assert all(c is None for c in dense_sources)
+    assert active_columns(states[2], 0.0) is None
+    assert torch.equal(active_columns(states[2], 1.0), torch.nonzero(states[2].ne(0).any(0)).squeeze(1))
+
+
+@pytest.mark.parametrize("update", ["plain", "residual_output", "residual_input"])
+def test_sparse_forward_equals_dense(update):
+    dynamics = Dynamics(4, update)
+    w, b, x, _ = _problem(6)
+    dense = forward(w, b, x, outputs=OUTPUTS, dynamics=dynamics)
+    gathered = forward(w, b, x, outputs=OUTPUTS, dynamics=dynamics, sparse=1.0)
+    for d, g in zip(dense, gathered):
+        torch.testing.assert_close(g, d, rtol=1e-12, atol=1e-12)

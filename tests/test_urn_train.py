@@ -173,3 +173,18 @@ def test_run_folder_skips_the_dense_graph_when_too_large(tmp_path):
 def test_residual_variants_train(update):
     summary = URNTrainer(spheres(epochs=2, update=update)).run()
     assert summary["cycles"] == 2
+
+
+def test_activity_sum_is_batch_times_mean():
+    """``activity_reduction: sum`` (eq. 5 as printed) trains exactly as ``mean`` with c_N times B."""
+    def trained(reduction: str, c_n: float) -> URNTrainer:
+        s = spheres(epochs=1)
+        s = s.model_copy(update={"loss": s.loss.model_copy(update={"c_n": c_n, "activity_reduction": reduction})})
+        t = URNTrainer(s)
+        t.train_epoch()
+        return t
+
+    summed, meaned = trained("sum", 1e-3), trained("mean", 1e-3 * 40)
+    assert torch.equal(summed.compiled.weight, meaned.compiled.weight)
+    differs = trained("mean", 1e-3)
+    assert not torch.equal(summed.compiled.weight, differs.compiled.weight)

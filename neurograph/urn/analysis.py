@@ -35,7 +35,7 @@ import torch
 from neurograph.compile import Compiled
 from neurograph.graph import Graph
 from neurograph.urn.geometry import synapse_lengths
-from neurograph.urn.model import Dynamics, correct, forward
+from neurograph.urn.model import SPARSE_BELOW, Dynamics, correct, forward
 
 __all__ = [
     "DIRECTIONS",
@@ -135,7 +135,9 @@ def activity_profile(
     total = peak = None
     c = compiled
     for start in range(0, len(x), batch_size):
-        states = forward(c.weight, c.bias, x[start : start + batch_size], outputs=c.outputs, dynamics=dynamics)
+        states = forward(
+            c.weight, c.bias, x[start : start + batch_size], outputs=c.outputs, dynamics=dynamics, sparse=SPARSE_BELOW
+        )
         a = torch.stack(states).abs()  # (I+1, B, S)
         s, m = a.sum(dim=1).double(), a.amax(dim=1).double()
         total = s if total is None else total + s

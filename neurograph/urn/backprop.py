@@ -10,7 +10,12 @@ arranged so that:
 
 - iteration 1 reads only the d_in input columns of W, because N^(0) is zero
   everywhere else (eq. 2), and needs no gradient with respect to N^(0);
-- the weight gradient of iterations 2..I is one product,
+- an iteration whose input N^(l-1) is nonzero in few columns over the
+  minibatch (silent neurons, or neurons of other layers: the emergent MLP is
+  active a layer per iteration) reads only those columns of W, and its
+  backward pass only the rows whose gradient is nonzero; the result is the
+  dense one, summed over fewer exact zeros;
+- the weight gradient of dense iterations 2..I is one product,
   ``[dZ_2; ...; dZ_I]^T [N^(1); ...; N^(I-1)]`` (S, S), written into a buffer
   kept between steps (a fresh 100 MB tensor costs page faults every step).
 
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from neurograph.urn.model import ACTIVATIONS, Dynamics
+from neurograph.urn.model import ACTIVATIONS, SPARSE_BELOW, Dynamics, active_columns, sparse_product
 
 __all__ = ["StepResult", "Workspace", "loss_and_gradients"]
 
@@ -68,18 +73,21 @@ def _derivative(activation: str, pre: torch.Tensor, post: torch.Tensor) -> torch
     raise ValueError(f"no derivative for activation {activation!r}")
 
 
-def _forward(weight, bias, x, *, outputs: slice, dynamics: Dynamics):
-    """States [N^(0..I)] and each iteration's phi'(pre) (B, S), outputs' columns set for eq. 4."""
+def _forward(weight, bias, x, *, outputs: slice, dynamics: Dynamics, sparse: float = SPARSE_BELOW):
+    """States [N^(0..I)], each iteration's phi'(pre) (B, S) (outputs' columns set for
+    eq. 4) and the source columns each iteration read (None: all, for iteration 1: the inputs)."""
     phi = ACTIVATIONS[dynamics.activation]
     b, s, d_in = x.shape[0], weight.shape[0], x.shape[1]
     n0 = x.new_zeros((b, s))
     n0[:, :d_in] = x
-    states, slopes = [n0], []
+    states, slopes, sources = [n0], [], []
     for level in range(dynamics.iterations):
         if level == 0:  # N^(0) is x on the input columns, zero elsewhere
+            cols = None
             pre = torch.addmm(bias, x, weight[:, :d_in].t())
         else:
-            pre = torch.addmm(bias, states[-1], weight.t())
+            cols = active_columns(states[-1], sparse)
+            pre = sparse_product(states[-1], weight, bias, cols)
         new = phi(pre)
         slope = _derivative(dynamics.activation, pre, new)
         if dynamics.output_activation == "linear":
@@ -91,7 +99,8 @@ def _forward(weight, bias, x, *, outputs: slice, dynamics: Dynamics):
             new += n0
         states.append(new)
         slopes.append(slope)
-    return states, slopes
+        sources.append(cols)
+    return states, slopes, sources
 
 
 def loss_and_gradients(
@@ -104,40 +113,72 @@ def loss_and_gradients(
     dynamics: Dynamics,
     c_n: float,
     workspace: Workspace | None = None,
+    sparse: float = SPARSE_BELOW,
 ) -> StepResult:
     """Cross-entropy, activity term and their gradients for a minibatch.
 
     ``weight`` (S, S) ``[target, source]`` in compiled order (inputs first),
-    ``bias`` (S,), ``x`` (B, d_in), ``y`` (B,) class indices.
+    ``bias`` (S,), ``x`` (B, d_in), ``y`` (B,) class indices; ``sparse``: an
+    iteration whose input has at most this fraction of nonzero columns reads
+    only those (0: always dense).
     """
     with torch.no_grad():
-        states, slopes = _forward(weight, bias, x, outputs=outputs, dynamics=dynamics)
+        states, slopes, sources = _forward(weight, bias, x, outputs=outputs, dynamics=dynamics, sparse=sparse)
         b, levels = x.shape[0], dynamics.iterations
         logits = states[-1][:, outputs]
         ce = F.cross_entropy(logits, y)
         activity = c_n * sum(s.abs().sum() for s in states[1:]) / b
         d_state = torch.zeros_like(states[-1])
         d_state[:, outputs] = (torch.softmax(logits, 1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)) / b
-        d_pres = [None] * levels
+        d_pres, rows = [None] * levels, [None] * levels
         for level in range(levels, 0, -1):  # d_state is dLoss/dN^(level) from the levels above
             d_state.add_(torch.sign(states[level]), alpha=c_n / b)
             d_pre = d_state * slopes[level - 1]
             d_pres[level - 1] = d_pre
             if level > 1:
                 carry = d_state[:, outputs] if dynamics.update == "residual_output" else None
-                d_state = d_pre @ weight
+                if sources[level - 1] is None:
+                    d_state = d_pre @ weight
+                else:
+                    d_state, rows[level - 1] = _sparse_back(d_pre, weight, slopes[level - 2], outputs)
                 if carry is not None:
                     d_state[:, outputs] += carry
         grad_w = (workspace or Workspace()).buffer(weight)
-        _weight_gradient(grad_w, d_pres, states, x)
+        _weight_gradient(grad_w, d_pres, states, x, sources, rows)
         grad_b = torch.stack(d_pres).sum(dim=(0, 1))
     return StepResult(ce, activity, grad_w, grad_b, states)
 
 
-def _weight_gradient(out: torch.Tensor, d_pres: list, states: list, x: torch.Tensor) -> None:
-    """out = sum_l dZ_l^T N^(l-1), l = 1..I; iteration 1 only touches the input columns."""
+def _sparse_back(d_pre, weight, slope_below, outputs: slice):
+    """dLoss/dN^(l-1) = dZ_l W (B, S), computed only where it can matter: rows of W
+    whose dZ_l is nonzero, columns where phi' of iteration l-1 is nonzero (or an
+    output node, whose gradient a residual output carries on). Elsewhere 0, exactly
+    what the dense product would give after phi'. Returns it and the rows used."""
+    rows = torch.nonzero(d_pre.ne(0).any(0)).squeeze(1)
+    need = slope_below.ne(0).any(0)
+    need[outputs] = True
+    cols = torch.nonzero(need).squeeze(1)
+    block = weight.index_select(0, rows).index_select(1, cols)  # (R, C)
+    d_state = torch.zeros_like(d_pre)
+    d_state[:, cols] = d_pre.index_select(1, rows) @ block
+    return d_state, rows
+
+
+def _weight_gradient(out: torch.Tensor, d_pres: list, states: list, x: torch.Tensor, sources: list, rows: list) -> None:
+    """out = sum_l dZ_l^T N^(l-1), l = 1..I; iteration 1 only touches the input columns,
+    a sparse iteration only the block (rows with dZ_l nonzero, its source columns)."""
     d_in = x.shape[1]
-    if len(d_pres) > 1:
+    if any(c is not None for c in sources):
+        out.zero_()
+        for level in range(1, len(d_pres)):
+            d_pre, n_prev, cols = d_pres[level], states[level], sources[level]
+            if cols is None:
+                out.addmm_(d_pre.t(), n_prev)
+            else:
+                block = d_pre.index_select(1, rows[level]).t() @ n_prev.index_select(1, cols)
+                out.index_put_((rows[level][:, None], cols[None, :]), block, accumulate=True)
+        out[:, :d_in].addmm_(d_pres[0].t(), x)
+    elif len(d_pres) > 1:
         torch.mm(torch.cat(d_pres[1:]).t(), torch.cat(states[1:-1]), out=out)
         out[:, :d_in].addmm_(d_pres[0].t(), x)
     else:

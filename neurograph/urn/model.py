@@ -43,7 +43,10 @@ from neurograph.urn.geometry import distance_matrix
 __all__ = [
     "UPDATES",
     "ACTIVATIONS",
+    "SPARSE_BELOW",
     "Dynamics",
+    "active_columns",
+    "sparse_product",
     "build_urn_graph",
     "initial_state",
     "forward",
@@ -59,6 +62,10 @@ ACTIVATIONS = {
     "softplus": F.softplus,
     "leaky_relu": F.leaky_relu,
 }
+# An iteration may read only its input's nonzero columns when at most this
+# fraction is nonzero: gathering W's columns costs about as much per column as
+# the product at B = 32, so below a quarter the gather pays (benchmarks/bench_urn.py).
+SPARSE_BELOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,23 @@ def initial_state(x: torch.Tensor, size: int) -> torch.Tensor:
     return n0
 
 
+def active_columns(states: torch.Tensor, fraction: float) -> torch.Tensor | None:
+    """Indices of the columns of (B, S) ``states`` with a nonzero entry, or None when
+    more than ``fraction`` of them have one (the dense product is then cheaper)."""
+    cols = torch.nonzero(states.ne(0).any(0)).squeeze(1)
+    return cols if len(cols) <= fraction * states.shape[1] else None
+
+
+def sparse_product(states, weight, bias, cols):
+    """bias + states W^T (B, S), reading only the source columns ``cols`` (None: all).
+
+    Equal to the dense product when the other columns of ``states`` are zero
+    (the same sum, less its exact zeros)."""
+    if cols is None:
+        return torch.addmm(bias, states, weight.t())
+    return torch.addmm(bias, states.index_select(1, cols), weight.index_select(1, cols).t())
+
+
 def forward(
     weight: torch.Tensor,
     bias: torch.Tensor,
@@ -120,11 +144,13 @@ def forward(
     *,
     outputs: slice,
     dynamics: Dynamics,
+    sparse: float = 0.0,
 ) -> list[torch.Tensor]:
     """States ``[N^(0), ..., N^(I)]``, each (B, S); logits are ``states[-1][:, outputs]``.
 
     ``weight`` (S, S) is ``[target, source]`` in compiled order (inputs first),
-    ``bias`` (S,), ``x`` (B, d_in).
+    ``bias`` (S,), ``x`` (B, d_in). ``sparse``: an iteration whose input has at
+    most this fraction of nonzero columns reads only those (0: dense, the reference).
     """
     phi = ACTIVATIONS[dynamics.activation]
     n0 = initial_state(x, weight.shape[0])
@@ -134,7 +160,7 @@ def forward(
     states = [n0]
     n = n0
     for _ in range(dynamics.iterations):
-        pre = torch.addmm(bias, n, weight.t())
+        pre = sparse_product(n, weight, bias, active_columns(n, sparse) if sparse > 0 else None)
         new = phi(pre)
         if linear_out:  # output nodes skip phi: new = phi(pre) off the outputs, pre on them
             new = new + (pre - new) * is_output

@@ -53,7 +53,7 @@ from neurograph.urn.backprop import Workspace, loss_and_gradients
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
 from neurograph.urn.deletion import InactivityTracker
 from neurograph.urn.geometry import lattice_for, place_neurons, vector_grid
-from neurograph.urn.model import Dynamics, build_urn_graph, correct, forward, weight_coefficients
+from neurograph.urn.model import SPARSE_BELOW, Dynamics, build_urn_graph, correct, forward, weight_coefficients
 from neurograph.urn.scenario import URNScenario
 
 __all__ = ["URNTrainer", "make_dataset", "DELETE_REASON"]
@@ -165,7 +165,7 @@ class URNTrainer(Session):
     def logits(self, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
         """(n, d_out) output nodes at iteration I for samples ``x`` (n, d_in)."""
         c = self.compiled
-        run = lambda xb: forward(c.weight, c.bias, xb, outputs=c.outputs, dynamics=self.dynamics)[-1]  # noqa: E731
+        run = lambda xb: forward(c.weight, c.bias, xb, outputs=c.outputs, dynamics=self.dynamics, sparse=SPARSE_BELOW)[-1]  # noqa: E731
         return torch.cat([run(x[i : i + batch_size])[:, c.outputs] for i in range(0, len(x), batch_size)])
 
     def test_accuracy(self, phase: int | None = None) -> float:
