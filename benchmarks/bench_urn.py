@@ -11,9 +11,13 @@ Two measurements:
    ``--survivors`` defaults to the hidden size a CPU run ends with (about 100).
 2. ``--full``: train scenarios/urn_spheres_cpu.yaml to the end with and without
    deletion and compare wall time, last-epoch time and the emergent structure.
+3. ``--protocol``: the paper-size protocol, scenarios/urn_spheres.yaml (S = 5,000,
+   200 epochs) with lifetime deletion, timed from start to end; a line every
+   10 epochs (epoch time, neurons left, active, layers) and the final structure.
 
     python benchmarks/bench_urn.py [--sizes 500,1000,2000,5000] [--steps 5] [--threads 1]
     python benchmarks/bench_urn.py --full
+    python benchmarks/bench_urn.py --protocol --threads 2 [--epochs 200] [--patience 5]
 """
 
 from __future__ import annotations
@@ -149,6 +153,33 @@ def run_full(args) -> None:
     )
 
 
+def run_protocol(args) -> None:
+    from neurograph.reporters import Reporter
+    from neurograph.urn.scenario import load_urn_scenario
+    from neurograph.urn.train import URNTrainer
+
+    class Lines(Reporter):
+        def metrics(self, r):
+            if r["cycle"] % 10 == 0 or r["cycle"] == 1:
+                print(
+                    f"epoch {r['cycle']:>3}  {r['epoch_s']:6.2f} s  neurons {r['neurons']:>4}  active {r['active']:>4}"
+                    f"  layers {r['layers']}  loss {r['loss']:.4f}  test {r['test_accuracy']:.3f}",
+                    flush=True,
+                )
+
+    overrides = ["deletion.enabled=true", f"deletion.patience={args.patience}", f"phases.0.epochs={args.epochs}"]
+    scenario = load_urn_scenario(ROOT / "scenarios" / "urn_spheres.yaml", overrides)
+    t0 = time.perf_counter()
+    summary = URNTrainer(scenario, reporters=Lines()).run()
+    wall = time.perf_counter() - t0
+    print(
+        f"\npaper-size protocol (S = {scenario.network.size}, {args.epochs} epochs, deletion M = {args.patience}, "
+        f"{args.threads} threads): {wall / 60:.1f} min; test accuracy {summary['test_accuracy']:.3f}, "
+        f"{summary['active']} active, layers {summary['layers']}, {summary['deletes']} deleted, "
+        f"ablation max change {summary['ablation']['neurons']['max_output_change']:.2g}"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="500,1000,2000,5000", type=lambda s: [int(v) for v in s.split(",")])
@@ -157,6 +188,9 @@ def main() -> None:
     p.add_argument("--survivors", type=int, default=100, help="hidden neurons left after deletion")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--full", action="store_true", help="train urn_spheres_cpu.yaml with and without deletion")
+    p.add_argument("--protocol", action="store_true", help="time urn_spheres.yaml (S = 5,000) with deletion")
+    p.add_argument("--epochs", type=int, default=200, help="--protocol: epochs")
+    p.add_argument("--patience", type=int, default=5, help="--protocol: deletion patience M")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     import torch
@@ -166,6 +200,8 @@ def main() -> None:
         print(json.dumps(measure_one(args.one, args.steps, args.survivors, args.repeats)))
     elif args.full:
         run_full(args)
+    elif args.protocol:
+        run_protocol(args)
     else:
         run_sizes(args)
 

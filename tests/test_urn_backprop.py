@@ -35,9 +35,9 @@ def _autograd(w, b, x, y, dynamics, c_n):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "softplus", "leaky_relu"])
 @pytest.mark.parametrize("output_activation", ["linear", "phi"])
 @pytest.mark.parametrize("iterations", [1, 4])
-@pytest.mark.parametrize("sparse", [0.0, 1.0])
+@pytest.mark.parametrize("sparse", [0.0, 0.3, 0.6, 1.0])
 def test_gradients_equal_autograd(update, activation, output_activation, iterations, sparse):
-    """Dense (sparse=0) and column-gathering (sparse=1) paths, every variant, against autograd."""
+    """Dense (sparse=0), column-gathering (sparse=1) and mixed paths, every variant, against autograd."""
     dynamics = Dynamics(iterations, update, activation, output_activation)
     w, b, x, y = _problem(iterations)
     c_n = 0.03
@@ -128,3 +128,22 @@ def test_sparse_forward_equals_dense(update):
     gathered = forward(w, b, x, outputs=OUTPUTS, dynamics=dynamics, sparse=1.0)
     for d, g in zip(dense, gathered):
         torch.testing.assert_close(g, d, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows_given", [False, True])
+@pytest.mark.parametrize("cols_given", [False, True])
+def test_weight_gradient_block_equals_dense_product(rows_given, cols_given):
+    from neurograph.urn.backprop import _add_block
+
+    g = torch.Generator().manual_seed(11)
+    d_pre = torch.randn((5, S), generator=g, dtype=torch.float64)
+    n_prev = torch.randn((5, S), generator=g, dtype=torch.float64)
+    rows, cols = torch.tensor([1, 4, 7]), torch.tensor([0, 2, 3, 9])
+    if rows_given:  # the block holds every nonzero column
+        d_pre[:, [i for i in range(S) if i not in rows.tolist()]] = 0.0
+    if cols_given:
+        n_prev[:, [i for i in range(S) if i not in cols.tolist()]] = 0.0
+    start = torch.randn((S, S), generator=g, dtype=torch.float64)
+    out = start.clone()
+    _add_block(out, d_pre, n_prev, rows if rows_given else None, cols if cols_given else None)
+    torch.testing.assert_close(out, start + d_pre.t() @ n_prev, rtol=1e-12, atol=1e-12)

@@ -137,10 +137,11 @@ def loss_and_gradients(
             d_pres[level - 1] = d_pre
             if level > 1:
                 carry = d_state[:, outputs] if dynamics.update == "residual_output" else None
-                if sources[level - 1] is None:
+                rows[level - 1] = active_columns(d_pre, sparse) if sparse > 0 else None
+                if rows[level - 1] is None:
                     d_state = d_pre @ weight
                 else:
-                    d_state, rows[level - 1] = _sparse_back(d_pre, weight, slopes[level - 2], outputs)
+                    d_state = _sparse_back(d_pre, weight, rows[level - 1], slopes[level - 2], outputs, sparse)
                 if carry is not None:
                     d_state[:, outputs] += carry
         grad_w = (workspace or Workspace()).buffer(weight)
@@ -149,34 +150,31 @@ def loss_and_gradients(
     return StepResult(ce, activity, grad_w, grad_b, states)
 
 
-def _sparse_back(d_pre, weight, slope_below, outputs: slice):
-    """dLoss/dN^(l-1) = dZ_l W (B, S), computed only where it can matter: rows of W
-    whose dZ_l is nonzero, columns where phi' of iteration l-1 is nonzero (or an
-    output node, whose gradient a residual output carries on). Elsewhere 0, exactly
-    what the dense product would give after phi'. Returns it and the rows used."""
-    rows = torch.nonzero(d_pre.ne(0).any(0)).squeeze(1)
+def _sparse_back(d_pre, weight, rows, slope_below, outputs: slice, sparse: float):
+    """dLoss/dN^(l-1) = dZ_l W (B, S) from the ``rows`` of W whose dZ_l is nonzero,
+    and, when few, only in the columns where it can matter: phi' of iteration
+    l-1 nonzero, or an output node (a residual output carries its gradient on).
+    Elsewhere 0, which is what the dense product gives once multiplied by phi'."""
     need = slope_below.ne(0).any(0)
     need[outputs] = True
     cols = torch.nonzero(need).squeeze(1)
-    block = weight.index_select(0, rows).index_select(1, cols)  # (R, C)
+    picked = weight.index_select(0, rows)  # (R, S)
+    if len(cols) > sparse * weight.shape[1]:
+        return d_pre.index_select(1, rows) @ picked
     d_state = torch.zeros_like(d_pre)
-    d_state[:, cols] = d_pre.index_select(1, rows) @ block
-    return d_state, rows
+    d_state[:, cols] = d_pre.index_select(1, rows) @ picked.index_select(1, cols)
+    return d_state
 
 
 def _weight_gradient(out: torch.Tensor, d_pres: list, states: list, x: torch.Tensor, sources: list, rows: list) -> None:
-    """out = sum_l dZ_l^T N^(l-1), l = 1..I; iteration 1 only touches the input columns,
-    a sparse iteration only the block (rows with dZ_l nonzero, its source columns)."""
+    """out = sum_l dZ_l^T N^(l-1), l = 1..I: iteration 1 only touches the input
+    columns; a sparse iteration only its block (``rows``: targets whose dZ_l is
+    nonzero, ``sources``: columns of N^(l-1) that are; None: all)."""
     d_in = x.shape[1]
-    if any(c is not None for c in sources):
+    if any(c is not None for c in sources) or any(r is not None for r in rows):
         out.zero_()
         for level in range(1, len(d_pres)):
-            d_pre, n_prev, cols = d_pres[level], states[level], sources[level]
-            if cols is None:
-                out.addmm_(d_pre.t(), n_prev)
-            else:
-                block = d_pre.index_select(1, rows[level]).t() @ n_prev.index_select(1, cols)
-                out.index_put_((rows[level][:, None], cols[None, :]), block, accumulate=True)
+            _add_block(out, d_pres[level], states[level], rows[level], sources[level])
         out[:, :d_in].addmm_(d_pres[0].t(), x)
     elif len(d_pres) > 1:
         torch.mm(torch.cat(d_pres[1:]).t(), torch.cat(states[1:-1]), out=out)
@@ -184,3 +182,19 @@ def _weight_gradient(out: torch.Tensor, d_pres: list, states: list, x: torch.Ten
     else:
         out.zero_()
         out[:, :d_in] = d_pres[0].t() @ x
+
+
+def _add_block(out, d_pre, n_prev, rows, cols) -> None:
+    """out[rows, cols] += dZ[:, rows]^T N[:, cols] (None: every row / column)."""
+    if rows is None and cols is None:
+        out.addmm_(d_pre.t(), n_prev)
+        return
+    left = d_pre if rows is None else d_pre.index_select(1, rows)
+    right = n_prev if cols is None else n_prev.index_select(1, cols)
+    block = left.t() @ right
+    if cols is None:
+        out.index_add_(0, rows, block)
+    elif rows is None:
+        out.index_add_(1, cols, block)
+    else:
+        out.index_put_((rows[:, None], cols[None, :]), block, accumulate=True)
