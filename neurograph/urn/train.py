@@ -267,7 +267,7 @@ class URNTrainer(Session):
             return []
         graph = self.graph
         n_events = len(graph.events)
-        write_back(c, graph)
+        write_back(c, graph, ids=due)  # the dying neurons' last weights; survivors stay in the compiled copy
         reason = f"{DELETE_REASON} {self.tracker.patience} epochs"
         for nid in due:
             graph.delete_neuron(nid, reason=reason)
