@@ -9,7 +9,8 @@ Everything is timed in one process, interleaved, best of ``--repeats``:
   (fixed 30 hidden, outgoing-L1 penalty, float32);
 - ``batched``: a :class:`~neurograph.batched.BatchedTrainer` of 40 such
   networks (seeds 0..39), counted in network-cycles per second (40 per step),
-  at ``torch.set_num_threads`` 1 and 2.
+  at ``torch.set_num_threads`` 1 and 2, with the numba BPTT kernel
+  (``--kernel torch``: the torch kernel instead).
 
 Then the Figure 1 protocol of the multiplier revision (20 seeds x {easy,
 hard}, 300,000 cycles each, scenarios/multipliers/{easy,hard}.yaml): its
@@ -19,7 +20,7 @@ networks grow; by 5,000 cycles the hard ones are near their final size) and
 the full protocol's time projected from it. With ``--measure-protocol`` the
 whole protocol is run and timed.
 
-    python benchmarks/bench_batched.py [--cycles 300] [--repeats 3] [--measure-protocol]
+    python benchmarks/bench_batched.py [--cycles 300] [--repeats 3] [--measure-protocol] [--kernel torch]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 
 from bench_charrnn import make_baseline, scenario, timed
 from neurograph.batched import BatchedTrainer
+from neurograph.batched_bptt import KERNELS
 from neurograph.scenario import load_scenario
 from neurograph.train import Trainer
 
@@ -53,12 +55,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--protocol-warmup", type=int, default=5000, help="protocol cycles run before timing (growth)")
     ap.add_argument("--protocol-sample", type=int, default=1000, help="protocol cycles timed after the warm-up")
     ap.add_argument("--measure-protocol", action="store_true", help="run and time the whole Figure 1 protocol")
+    ap.add_argument("--kernel", choices=KERNELS, default=None, help="batched BPTT kernel (default: numba on the CPU)")
     return ap.parse_args(argv)
 
 
-def fixed_batch() -> BatchedTrainer:
+def fixed_batch(kernel: str | None = None) -> BatchedTrainer:
     total = 10**9  # never finishes while timed
-    return BatchedTrainer([scenario("fixed", HIDDEN, "float32", total, seed) for seed in range(NETWORKS)])
+    scenarios = [scenario("fixed", HIDDEN, "float32", total, seed) for seed in range(NETWORKS)]
+    return BatchedTrainer(scenarios, kernel=kernel)
 
 
 def protocol_scenarios(cycles: int) -> list:
@@ -74,7 +78,7 @@ def time_fixed(args) -> dict[str, tuple[float, float]]:
     """Best (wall, CPU) network-cycles/s of baseline, single trainer and batch at 1 and 2 threads."""
     single = Trainer(scenario("fixed", HIDDEN, "float32", 10**9, 0))
     base = make_baseline(Trainer(scenario("fixed", HIDDEN, "float64", 10, 0)))
-    batch = fixed_batch()
+    batch = fixed_batch(args.kernel)
     runs = {
         "baseline (numpy min-char-rnn)": (base.step, args.single_cycles, 1, 1),
         "single Trainer": (single.step, args.single_cycles, 1, 1),
@@ -95,9 +99,9 @@ def time_fixed(args) -> dict[str, tuple[float, float]]:
     return best
 
 
-def time_protocol_sample(warmup: int, cycles: int) -> tuple[float, BatchedTrainer]:
+def time_protocol_sample(warmup: int, cycles: int, kernel: str | None) -> tuple[float, BatchedTrainer]:
     """Network-cycles/s of the protocol batch over ``cycles`` cycles after ``warmup`` untimed ones."""
-    batch = BatchedTrainer(protocol_scenarios(PROTOCOL_CYCLES))
+    batch = BatchedTrainer(protocol_scenarios(PROTOCOL_CYCLES), kernel=kernel)
     for _ in range(warmup):
         batch.step()
     t0 = time.perf_counter()
@@ -106,8 +110,8 @@ def time_protocol_sample(warmup: int, cycles: int) -> tuple[float, BatchedTraine
     return len(batch.running) * cycles / (time.perf_counter() - t0), batch
 
 
-def measure_protocol() -> tuple[float, list[dict]]:
-    batch = BatchedTrainer(protocol_scenarios(PROTOCOL_CYCLES))
+def measure_protocol(kernel: str | None) -> tuple[float, list[dict]]:
+    batch = BatchedTrainer(protocol_scenarios(PROTOCOL_CYCLES), kernel=kernel)
     t0 = time.perf_counter()
     summaries = batch.run()
     return time.perf_counter() - t0, summaries
@@ -130,7 +134,7 @@ def main(argv=None) -> None:
     one, two = best[f"batched x{NETWORKS}, 1 thread"][0], best[f"batched x{NETWORKS}, 2 threads"][0]
     print(f"faster: {'1 thread' if one >= two else '2 threads'} ({max(one, two) / min(one, two):.2f}x)")
 
-    rate, batch = time_protocol_sample(args.protocol_warmup, args.protocol_sample)
+    rate, batch = time_protocol_sample(args.protocol_warmup, args.protocol_sample, args.kernel)
     hidden = [m.n_hidden for m in batch.running]
     total = NETWORKS * PROTOCOL_CYCLES
     print(f"\nFigure 1 protocol: {NETWORKS // 2} seeds x {{easy, hard}} x {PROTOCOL_CYCLES:,} cycles, "
@@ -141,7 +145,7 @@ def main(argv=None) -> None:
     print(f"  projected at that rate: {duration(total / rate)} in one process "
           f"(baseline, one 30-neuron network at a time: {duration(total / base_wall)})")  # fmt: skip
     if args.measure_protocol:
-        seconds, summaries = measure_protocol()
+        seconds, summaries = measure_protocol(args.kernel)
         print(f"  measured: {duration(seconds)} ({total / seconds:.0f} net-cycles/s), final hidden "
               f"median {np.median([s['hidden'] for s in summaries]):.0f}")  # fmt: skip
 

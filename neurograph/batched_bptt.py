@@ -7,18 +7,29 @@ whose neuron axis is laid out ``[inputs (V) | outputs (V) | hidden slots (Hc)]``
 - ``weight``     (B, N, N) ``weight[b, target, source]``, N = 2V + Hc, zero where absent
 - ``bias``       (B, N)
 - ``multiplier`` (B, N), or None when every multiplier is 1 and untrained
-  (the outgoing-L1 revision): the products with it are skipped, which changes
-  no number since ``x * 1 == x``.
+  (the outgoing-L1 revision): the torch kernel skips the products with it,
+  which changes no number since ``x * 1 == x``.
 
 A slot that holds no neuron has an all-zero row and column and zero bias, so
 its state stays 0 and it changes nothing (that is what padding means here).
 Every member may use its own multiplier scope: ``scope_all`` (B,) says which
 read the recurrence through the multipliers (see :mod:`neurograph.rnn`).
 
-The 40-step recurrences run one batched matrix product per step, with the
-states as rows, ``(B, 1, H) @ (B, H, H)`` (MKL's fast layout); everything
-else is one batched operation over B and T. A :class:`Workspace` keeps the
-per-step buffers and their views between calls.
+Two kernels compute the same window (tests compare them and autograd):
+
+- on CPU tensors, :mod:`neurograph.batched_numba`: the whole window of each
+  member in one numba-compiled loop nest, members in parallel on
+  ``torch.get_num_threads()`` threads. For the papers' networks the torch
+  kernel below is about 200 tiny operations per window, whose dispatch costs
+  more than their arithmetic;
+- on other devices, and on request (``kernel="torch"``, the reference), torch:
+  the 40-step recurrences run one batched matrix product per step, with the
+  states as rows, ``(B, 1, H) @ (B, H, H)`` (MKL's fast layout); everything
+  else is one batched operation over B and T.
+
+Both round differently (sums in another order), so their results agree to
+float rounding, not bit for bit. A :class:`Workspace` keeps the gradient
+buffers, and the torch kernel's per-step buffers and their views, between calls.
 """
 
 from __future__ import annotations
@@ -27,7 +38,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["BatchedWindow", "Workspace", "batched_bptt", "batched_logits", "mixed_scope"]
+from neurograph.batched_numba import bptt_window
+
+__all__ = ["BatchedWindow", "KERNELS", "Workspace", "batched_bptt", "batched_logits", "mixed_scope", "pick_kernel"]
 
 
 @dataclass
@@ -89,6 +102,8 @@ class Workspace:
         self.d_table = torch.empty((b * n_chars, h), **like)  # d Wxh^T rows, (B*V, H)
         self.minus_one = torch.full((b, 1, steps), -1.0, **like)
         self.offsets = torch.arange(b, device=weight.device) * n_chars  # row of member b's table
+        self.unit_m = torch.ones((b, h), **like)  # the numba kernel's multipliers when they are fixed at 1
+        self.readout_only = torch.zeros(b, dtype=torch.bool, device=weight.device)  # its scope_all when None
         self._key = key
         return self
 
@@ -155,16 +170,22 @@ def batched_bptt(
     n_chars: int,
     scope_all: torch.Tensor | None = None,
     workspace: Workspace | None = None,
+    kernel: str | None = None,
+    threads: int | None = None,
 ) -> BatchedWindow:
     """Loss, gradients and last states of B windows (BPTT, no truncation inside).
 
     inputs, targets: (B, T) int64 character indices; h0: (B, Hc) initial states;
     scope_all: None (every member ``readout``) or (B,) bool; workspace: buffers
-    to reuse across calls (a fresh one when None).
+    to reuse across calls (a fresh one when None); kernel: see
+    :func:`pick_kernel`; threads: the numba kernel's thread count (default
+    ``torch.get_num_threads()``).
     """
     b, steps = inputs.shape
     v = n_chars
     ws = (workspace or Workspace()).ready(steps, weight, v)
+    if pick_kernel(kernel, weight.device) == "numba":
+        return _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws, threads)
     wxh, whh, why, bh, by = _blocks(weight, bias, v)
     h = whh.shape[1]
     m = None if multiplier is None else multiplier[:, 2 * v :]
@@ -204,6 +225,32 @@ def batched_bptt(
     g_w[:, hid, :v] = ws.d_table.view(b, v, h).transpose(1, 2)  # d Wxh (B, H, V)
     g_b[:, hid] = ws.draw.sum(0).view(b, h)
     return BatchedWindow(loss, g_w, g_b, g_m, ws.hs[-1].view(b, h).clone())
+
+
+KERNELS = ("numba", "torch")
+
+
+def pick_kernel(kernel: str | None, device: torch.device) -> str:
+    """The kernel that runs: ``"numba"`` (CPU tensors only), ``"torch"``, or for
+    None, numba on the CPU and torch elsewhere."""
+    if kernel is None:
+        return "numba" if device.type == "cpu" else "torch"
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS} or None, got {kernel!r}")
+    if kernel == "numba" and device.type != "cpu":
+        raise ValueError(f"the numba kernel runs on CPU tensors only, got device {device}")
+    return kernel
+
+
+def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws: Workspace, threads) -> BatchedWindow:
+    """:func:`batched_bptt` through :func:`neurograph.batched_numba.bptt_window`."""
+    b = weight.shape[0]
+    m = ws.unit_m if multiplier is None else multiplier[:, 2 * v :]  # (B, Hc)
+    scope = ws.readout_only if scope_all is None else scope_all
+    loss, h_last = torch.empty(b, dtype=weight.dtype), torch.empty((b, h0.shape[1]), dtype=weight.dtype)
+    g_w, g_b, g_m = ws.g_weight, ws.g_bias, ws.g_mult
+    bptt_window(weight, bias, m, scope, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last, threads=threads)
+    return BatchedWindow(loss, g_w, g_b, None if multiplier is None else g_m, h_last)
 
 
 def _one(like: torch.Tensor) -> torch.Tensor:

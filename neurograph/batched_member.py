@@ -56,7 +56,7 @@ class Member(RunState):
     # ------------------------------------------------------------- cycle
     def window(self, row: np.ndarray) -> None:
         """Fill this member's row (T + 1,) of the batch's characters (see :meth:`next_window`)."""
-        row[:] = self.next_window()
+        self.next_window(row)
 
     def decide(self, slot_scores: np.ndarray) -> Plan:
         """The rule's plan from this cycle's (Hc,) slot scores; hidden ids ascending."""

@@ -10,6 +10,7 @@ neurons (random or inherited), metrics rows and summaries.
 
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -84,19 +85,21 @@ class RunState:
     def phase_index(self, cycle: int | None = None) -> int:
         """Phase that trains cycle ``cycle + 1`` (default: the next cycle)."""
         cycle = self.cycle if cycle is None else cycle
-        return min(int(np.searchsorted(self.phase_ends, cycle, side="right")), len(self.phase_ends) - 1)
+        return min(bisect.bisect_right(self.phase_ends, cycle), len(self.phase_ends) - 1)
 
     def loss_per_char(self) -> float:
         return self.smooth / self.scenario.window
 
     # ------------------------------------------------------------- a cycle
-    def next_window(self) -> np.ndarray:
-        """(T + 1,) characters: the last one read, then the next window.
+    def next_window(self, row: np.ndarray | None = None) -> np.ndarray:
+        """(T + 1,) characters: the last one read, then the next window; written
+        into ``row`` when given (a batch's row), else into a new array.
 
         Inputs are ``[:-1]``, targets ``[1:]`` (non-overlapping windows, one
         character of look-ahead, as min-char-rnn).
         """
-        row = np.empty(self.scenario.window + 1, dtype=np.int64)
+        if row is None:
+            row = np.empty(self.scenario.window + 1, dtype=np.int64)
         row[0] = self.last_char
         row[1:] = self.tasks[self.phase_index()].take(self.scenario.window)
         self.last_char = int(row[-1])
