@@ -142,7 +142,6 @@ class Adam(Optimizer):
         if not fused_available(p, m, v, mask):
             return None
         return adam_l1(p, g, m, v, coef=coef, mask=mask, lr=self.lr, betas=self.betas, eps=self.eps, step=self.steps)
-        return True
 
 
 def build_optimizer(config) -> Optimizer:

@@ -1,7 +1,8 @@
 """URN training loop: the one place that sequences model, data, analysis and deletion.
 
 Per epoch: shuffle the phase's training set, for each minibatch run the I
-iterations, back-propagate the eq. 9 loss (by hand: :mod:`neurograph.urn.backprop`) and take an Adam step
+iterations, back-propagate the eq. 9 loss (by hand:
+:mod:`neurograph.urn.backprop`) and take an Adam step
 (:class:`neurograph.optim.Adam`, masked by the connection mask). After the
 epoch: measure test accuracy, optionally delete hidden neurons that have been
 silent for ``deletion.patience`` epochs (write back, delete from the graph,
@@ -165,7 +166,10 @@ class URNTrainer(Session):
     def logits(self, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
         """(n, d_out) output nodes at iteration I for samples ``x`` (n, d_in)."""
         c = self.compiled
-        run = lambda xb: forward(c.weight, c.bias, xb, outputs=c.outputs, dynamics=self.dynamics, sparse=SPARSE_BELOW)[-1]  # noqa: E731
+
+        def run(xb: torch.Tensor) -> torch.Tensor:
+            return forward(c.weight, c.bias, xb, outputs=c.outputs, dynamics=self.dynamics, sparse=SPARSE_BELOW)[-1]
+
         return torch.cat([run(x[i : i + batch_size])[:, c.outputs] for i in range(0, len(x), batch_size)])
 
     def test_accuracy(self, phase: int | None = None) -> float:
