@@ -48,11 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     run.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     run.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: 1 for the char-RNN, all cores for the URN)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 for one char-RNN, all cores for --seeds and the URN)",
     )
 
-    res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
-    res.add_argument("run_dir", type=Path)
+    res = sub.add_parser(
+        "resume", help="continue an interrupted run from its last checkpoint (a --seeds folder: as one batch)"
+    )
+    res.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (its seed-<n>/ folders)")
     res.add_argument("--no-live", action="store_true")
     res.add_argument("--threads", type=int, default=None, help="as for run; use the run's value to resume bit for bit")
 
@@ -110,8 +115,9 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-def _train(trainer) -> dict:
-    """Run with SIGINT / SIGTERM turned into a clean stop after the current cycle."""
+def _train(trainer):
+    """``trainer.run()`` (a trainer or a batch) with SIGINT / SIGTERM turned into a
+    clean stop after the current cycle."""
     import signal
 
     def stop(signum, frame):
@@ -139,12 +145,14 @@ def _trainer_class(scenario):
 
 
 def _threads(args, scenario) -> int:
-    """Torch threads: 1 for the small char-RNN (more only adds overhead), all cores for the URN."""
+    """Torch threads: 1 for a single small char-RNN (more only adds overhead), all
+    cores for the URN and for a ``--seeds`` batch (its kernel splits the members)."""
     from neurograph.urn.scenario import URNScenario
 
     if args.threads is not None:
         return max(1, args.threads)
-    return (os.cpu_count() or 1) if isinstance(scenario, URNScenario) else 1
+    batch = bool(getattr(args, "seeds", None))
+    return (os.cpu_count() or 1) if isinstance(scenario, URNScenario) or batch else 1
 
 
 def _cmd_run(args) -> int:
@@ -173,20 +181,45 @@ def _cmd_run(args) -> int:
 def _run_seeds(args, scenario) -> int:
     """All seeds in one batched tensor program; progress lines follow the first seed."""
     from neurograph.batched import run_seeds
-    from neurograph.reporters import Reporter
     from neurograph.urn.scenario import URNScenario
-    from neurograph_cli.progress import make_progress
 
     if isinstance(scenario, URNScenario):
         raise ValueError("--seeds batches the char-RNN; run URN seeds one by one or with `neurograph sweep`")
     out = args.out or Path("runs") / f"{scenario.name}-seeds"
+    progress = _first_seed_progress()
+    summaries = run_seeds(scenario, args.seeds, out, force=args.force, reporter_for=progress, train=_train)
+    return _seeds_done(out, summaries)
+
+
+def _first_seed_progress():
+    """``reporter_for`` of a batch: plain progress lines for the first seed asked, nothing for the others."""
+    from neurograph.reporters import Reporter
+    from neurograph_cli.progress import make_progress
+
     progress = make_progress(sys.stdout, live=False)
-    first = args.seeds[0]
-    summaries = run_seeds(
-        scenario, args.seeds, out, force=args.force, reporter_for=lambda s: progress if s.seed == first else Reporter()
-    )
+    first: list[int] = []
+
+    def reporter_for(scenario):
+        if not first:
+            first.append(scenario.seed)
+        return progress if scenario.seed == first[0] else Reporter()
+
+    return reporter_for
+
+
+def _seeds_done(out: Path, summaries: list[dict]) -> int:
     sys.stdout.write(f"run folders: {out}/seed-*, aggregate: {out}/aggregate.json\n")
     return 0 if all(s["status"] == "finished" for s in summaries) else 130
+
+
+def _resume_seeds(args) -> int:
+    """Every unfinished seed of a ``run --seeds`` folder, continued in one batch."""
+    import torch
+
+    from neurograph.batched_resume import resume_seeds
+
+    torch.set_num_threads(max(1, args.threads) if args.threads is not None else (os.cpu_count() or 1))
+    return _seeds_done(args.run_dir, resume_seeds(args.run_dir, reporter_for=_first_seed_progress(), train=_train))
 
 
 def _cmd_resume(args) -> int:
@@ -195,9 +228,12 @@ def _cmd_resume(args) -> int:
     from neurograph.reporters import ReporterSet
     from neurograph.runfolder import RunFolder, RunFolderError, open_for_resume
     from neurograph.train import Trainer
+    from neurograph.batched_resume import is_seeds_dir
     from neurograph.urn.scenario import scenario_model
     from neurograph_cli.progress import make_progress
 
+    if is_seeds_dir(args.run_dir):
+        return _resume_seeds(args)
     if scenario_model(Path(args.run_dir) / "scenario.yaml") == "urn":
         from neurograph.urn.runfolder import URNRunFolder, open_urn_for_resume
         from neurograph.urn.train import URNTrainer

@@ -26,7 +26,10 @@ and penalty kind. Capacity grows when a member needs a slot; members that
 finish leave the batch, and the slots are repacked when many stand empty.
 
 Checkpoints are written per member in :meth:`Trainer.state`'s format, so any
-member's run folder can be resumed by ``neurograph resume`` on its own.
+member's run folder can be resumed by ``neurograph resume`` on its own, and a
+batch built with ``checkpoints=`` continues members together (they must share
+the optimizer's step count; :mod:`neurograph.batched_resume` resumes a seeds
+directory this way).
 :func:`run_seeds` runs one scenario over many seeds into run folders and
 writes their aggregate (:mod:`neurograph.batched_aggregate`).
 """
@@ -62,15 +65,26 @@ class BatchedTrainer:
 
     kernel: the BPTT kernel, ``"numba"``, ``"torch"`` or None for numba on the CPU
     (:func:`~neurograph.batched_bptt.pick_kernel`).
+    checkpoints: per member, None (start at cycle 0) or the ``(state, tensors)`` of a
+    :meth:`Trainer.state` checkpoint to continue from (as :meth:`Trainer.restore`).
+    The batch shares one optimizer step count, so every member must continue from
+    the same ``optimizer_steps`` (members that stopped together do), and none may
+    have finished already; otherwise ValueError.
     """
 
     def __init__(
-        self, scenarios: list[Scenario], *, reporters: list[Reporter] | None = None, kernel: str | None = None
+        self,
+        scenarios: list[Scenario],
+        *,
+        reporters: list[Reporter] | None = None,
+        kernel: str | None = None,
+        checkpoints: list[tuple[dict, dict[str, torch.Tensor]] | None] | None = None,
     ) -> None:
         _check_shared(scenarios)
         if reporters is not None and len(reporters) != len(scenarios):
             raise ValueError(f"reporters: one per scenario expected, got {len(reporters)} for {len(scenarios)}")
         self.members = [Member(s, r) for s, r in zip(scenarios, reporters or [None] * len(scenarios))]
+        checkpoints = _restore_members(self.members, checkpoints)
         alphabets = {m.alphabet for m in self.members}
         if len(alphabets) != 1:
             raise ValueError(f"members of a batch must share one alphabet, got {sorted(alphabets)}")
@@ -78,13 +92,16 @@ class BatchedTrainer:
         self.window, self.n_chars = first.window, len(self.members[0].alphabet)
         self.device, self.dtype = resolve_device(first.device), _DTYPES[first.dtype]
         self.optimizer = build_optimizer(first.optimizer)
+        self.optimizer.steps = _shared_steps(self.members, checkpoints)
         self.kernel = pick_kernel(kernel, self.device)  # the BPTT kernel (batched_bptt.pick_kernel)
         self.running = list(self.members)  # batch row b holds running[b]
         capacity = max(m.n_hidden for m in self.members)
         self.nets = PaddedNets(len(self.members), self.n_chars, capacity, dtype=self.dtype, device=self.device,
                                optimizer=self.optimizer)  # fmt: skip
-        for b, m in enumerate(self.members):
+        for b, (m, checkpoint) in enumerate(zip(self.members, checkpoints)):
             self.nets.load(b, m.graph, m.compiled_ids(), m.positions(self.n_chars))
+            if checkpoint is not None:
+                self._load_trained(b, checkpoint[1])
         self.penalty = BatchedPenalty(
             [m.penalty for m in self.members], window=self.window, n_chars=self.n_chars,
             dtype=self.dtype, device=self.device,
@@ -96,6 +113,13 @@ class BatchedTrainer:
         self._session: tuple[float, list[float]] | None = None
         self._stop_requested = False
         self.summaries: dict[int, dict] = {}  # member index -> summary
+
+    def _load_trained(self, b: int, tensors: dict[str, torch.Tensor]) -> None:
+        m = self.members[b]
+        try:
+            self.nets.load_trained(b, m.positions(self.n_chars), tensors)
+        except (KeyError, IndexError, RuntimeError) as e:
+            raise ValueError(f"member {b} ({_name(m)}): checkpoint tensors do not fit its graph ({e})") from None
 
     # -------------------------------------------------------------- queries
     @property
@@ -346,12 +370,14 @@ def run_seeds(
     *,
     force: bool = False,
     reporter_for: Callable[[Scenario], Reporter] | None = None,
+    train: Callable[[BatchedTrainer], list[dict]] | None = None,
 ) -> list[dict]:
     """Run ``scenario`` for each seed, batched, into run folders ``out_root/seed-<n>/``.
 
     Each folder is an ordinary run folder (``prepare_run_folder`` + ``RunFolder``);
     ``reporter_for(seeded scenario)`` may add a reporter per member (a progress
-    display). Writes ``out_root/aggregate.json``: median and inter-quartile range
+    display); ``train(trainer)`` runs the batch (default ``trainer.run()``; the
+    command line's turns Ctrl-C into :meth:`BatchedTrainer.request_stop`). Writes ``out_root/aggregate.json``: median and inter-quartile range
     over seeds of the loss and the hidden size at each metrics cycle
     (:func:`~neurograph.batched_aggregate.aggregate_rows`). Returns the
     members' summaries in the order of ``seeds``.
@@ -366,7 +392,8 @@ def run_seeds(
         folder = prepare_run_folder(out_root / f"seed-{s.seed}", s, force=force)
         extra = [reporter_for(s)] if reporter_for is not None else []
         sets.append(ReporterSet([RunFolder(folder), rows, *extra]))
-    summaries = BatchedTrainer(scenarios, reporters=sets).run()
+    trainer = BatchedTrainer(scenarios, reporters=sets)
+    summaries = train(trainer) if train is not None else trainer.run()
     aggregate = aggregate_rows({s.seed: rows.rows for s, rows in zip(scenarios, collectors)})
     write_json_atomic(out_root / "aggregate.json", {"scenario": scenario.name, **aggregate})
     return summaries
@@ -380,6 +407,41 @@ class _Rows(Reporter):
 
     def metrics(self, row):
         self.rows.append(row)
+
+
+def _restore_members(members: list[Member], checkpoints: list | None) -> list:
+    """Restore each member that has a checkpoint; returns the checkpoints, one per member."""
+    checkpoints = checkpoints if checkpoints is not None else [None] * len(members)
+    if len(checkpoints) != len(members):
+        raise ValueError(f"checkpoints: one per scenario (or None) expected, got {len(checkpoints)} for {len(members)}")
+    for i, (m, checkpoint) in enumerate(zip(members, checkpoints)):
+        if checkpoint is None:
+            continue
+        try:
+            m.restore(*checkpoint)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"member {i} ({_name(m)}): checkpoint does not fit its scenario ({type(e).__name__}: {e})"
+            ) from None
+        if m.finished:
+            raise ValueError(f"member {i} ({_name(m)}): already finished at cycle {m.cycle}; leave it out of the batch")
+    return checkpoints
+
+
+def _shared_steps(members: list[Member], checkpoints: list) -> int:
+    """The optimizer step count every member continues from; ValueError if they differ."""
+    steps = {_name(m): 0 if c is None else int(c[0]["optimizer_steps"]) for m, c in zip(members, checkpoints)}
+    if len(set(steps.values())) > 1:
+        found = ", ".join(f"{name}: {n}" for name, n in steps.items())
+        raise ValueError(
+            f"members continue from different optimizer steps ({found}); a batch shares one step count, "
+            "so only members that stopped together can resume as one batch"
+        )
+    return next(iter(steps.values()))
+
+
+def _name(m: Member) -> str:
+    return f"{m.scenario.name} seed {m.scenario.seed}"
 
 
 def _check_shared(scenarios: list[Scenario]) -> None:

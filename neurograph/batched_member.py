@@ -6,14 +6,17 @@ task streams (tasks spawn one per phase), the graph built from the init
 stream, one character read ahead from the first task. It owns its graph,
 rule, penalty, counters, reporters and the map from its hidden neuron ids to
 slots of the batch's padded tensors; :class:`~neurograph.batched.BatchedTrainer`
-owns the tensors and sequences the cycle.
+owns the tensors and sequences the cycle. :meth:`Member.restore` continues it
+from a checkpoint in :meth:`Trainer.state`'s format, as :meth:`Trainer.restore`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from neurograph.growth import Plan
+from neurograph.network_state import graph_from_state
 from neurograph.reporters import Reporter
 from neurograph.run_state import RunState
 from neurograph.scenario import Scenario
@@ -30,6 +33,17 @@ class Member(RunState):
         self.tick = (0.0, 0)  # (time, cycle) of the last metrics row, for its cycles/s
         self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}  # hidden id -> slot
         self.refresh_hidden()
+
+    def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Graph, RNG and task states and counters of a :meth:`Trainer.state` checkpoint;
+        hidden neurons take slots 0..H-1 by id (the tensors are the batch's to load)."""
+        self.graph = graph_from_state(state, tensors)
+        self.io_ids = self.graph.ids("input") + self.graph.ids("output")
+        self.restore_bookkeeping(state)
+        self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}
+        self.refresh_hidden()
+        if self.compiled_ids() != state["compiled_ids"]:
+            raise ValueError("checkpoint's compiled order does not match its graph")
 
     # ------------------------------------------------------------ queries
     @property

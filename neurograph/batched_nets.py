@@ -86,6 +86,29 @@ class PaddedNets:
         self.multiplier[b, pos] = self._like([graph.neurons[i].multiplier for i in ids])
         self.alive[b, pos] = 1.0
 
+    def load_trained(self, b: int, positions: list[int], tensors: dict[str, torch.Tensor]) -> None:
+        """Member ``b``'s trained tensors from a :meth:`Trainer.state` checkpoint, after :meth:`load`.
+
+        ``tensors``: ``compiled.*`` (N, N) / (N,) and ``h`` in compiled order, placed at
+        ``positions``; ``optimizer.<memory>.<param>`` alike (memories missing here are created
+        at their initial value for every member).
+        """
+        pos = self._index(positions)
+        on = lambda t: t.to(dtype=self.weight.dtype, device=self.weight.device)  # noqa: E731
+        square = (b, pos.unsqueeze(1), pos.unsqueeze(0))
+        self.weight[square], self.mask[square] = on(tensors["compiled.weight"]), on(tensors["compiled.mask"])
+        self.bias[b, pos], self.multiplier[b, pos] = on(tensors["compiled.bias"]), on(tensors["compiled.multiplier"])
+        self.h[b, pos] = on(tensors["h"])
+        for name, memories in self.optimizer.state.items():
+            fill = self.optimizer.memory_init if name != "m" else 0.0
+            for key in _AXES:
+                saved = tensors.get(f"optimizer.{name}.{key}")
+                if saved is None:
+                    continue
+                if key not in memories:
+                    memories[key] = torch.full_like(self.params[key], fill)
+                memories[key][square if key == "weight" else (b, pos)] = on(saved)
+
     def write_back(
         self, b: int, graph: Graph, ids: list[int], positions: list[int], only: list[int] | None = None
     ) -> None:

@@ -2,9 +2,10 @@
 
 :func:`network_state` returns the JSON-able and tensor halves; a trainer adds
 its own (RNG and task states, counters) and hands both to its reporters.
-:func:`restore_network` rebuilds the graph, recompiles it, puts the saved
-compiled tensors back (they may be ahead of the graph's stored weights) and
-reloads the optimizer, so training continues bit for bit.
+:func:`restore_network` rebuilds the graph (:func:`graph_from_state`),
+recompiles it, puts the saved compiled tensors back (they may be ahead of the
+graph's stored weights) and reloads the optimizer, so training continues bit
+for bit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from neurograph.compile import Compiled, compile_graph
 from neurograph.graph import Graph
 from neurograph.optim import Optimizer
 
-__all__ = ["network_state", "restore_network"]
+__all__ = ["network_state", "restore_network", "graph_from_state"]
 
 
 def network_state(graph: Graph, compiled: Compiled, optimizer: Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -40,8 +41,7 @@ def restore_network(
     state: dict, tensors: dict[str, torch.Tensor], optimizer: Optimizer, *, device, dtype
 ) -> tuple[Graph, Compiled]:
     """Graph and compiled tensors of :func:`network_state`; ``optimizer`` is reloaded in place."""
-    arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
-    graph = Graph.from_state(state["graph"], arrays)
+    graph = graph_from_state(state, tensors)
     c = compile_graph(graph, device=device, dtype=dtype)
     if c.ids != state["compiled_ids"]:
         raise ValueError("checkpoint's compiled order does not match its graph")
@@ -53,3 +53,9 @@ def restore_network(
         prefix = f"optimizer.{name}."
         optimizer.state[name] = {k[len(prefix) :]: on(v) for k, v in tensors.items() if k.startswith(prefix)}
     return graph, c
+
+
+def graph_from_state(state: dict, tensors: dict[str, torch.Tensor]) -> Graph:
+    """The graph saved by :func:`network_state` (its stored weights, which the compiled tensors may be ahead of)."""
+    arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
+    return Graph.from_state(state["graph"], arrays)

@@ -30,6 +30,8 @@ __all__ = [
     "RunFolder",
     "prepare_run_folder",
     "open_for_resume",
+    "read_for_resume",
+    "cut_logs",
     "write_json_atomic",
 ]
 
@@ -118,6 +120,17 @@ def open_for_resume(path: Path, loader=load_scenario) -> tuple[Scenario, dict | 
     Raises :class:`RunFolderError` for a folder that is not a run or whose
     checkpoint is unusable.
     """
+    scenario, state, tensors, sizes = read_for_resume(path, loader)
+    if state is not None:
+        cut_logs(path, sizes)
+    return scenario, state, tensors
+
+
+def read_for_resume(
+    path: Path, loader=load_scenario
+) -> tuple[Scenario, dict | None, dict | None, dict[Path, int]]:
+    """:func:`open_for_resume` without cutting anything: also each log's length at the
+    checkpoint, for :func:`cut_logs` (a batch checks every folder before it cuts one)."""
     path = Path(path)
     if not (path / "scenario.yaml").is_file():
         raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
@@ -126,20 +139,23 @@ def open_for_resume(path: Path, loader=load_scenario) -> tuple[Scenario, dict | 
     try:
         scenario = loader(path / "scenario.yaml")
         if not (path / CHECKPOINT).exists() and not _logged_anything(path):
-            return scenario, None, None  # killed before its first checkpoint: start over
+            return scenario, None, None, {}  # killed before its first checkpoint: start over
         state, tensors = load_checkpoint(path)
     except (ScenarioError, CheckpointError) as e:
         raise RunFolderError(str(e)) from None
     _check_same_run(path, scenario, state)
-    sizes = _log_sizes(path, state)  # all checked before any is cut: a refusal changes nothing
+    return scenario, state, tensors, _log_sizes(path, state)
+
+
+def cut_logs(path: Path, sizes: dict[Path, int]) -> None:
+    """Truncate each log to its length at the checkpoint (``sizes`` from :func:`read_for_resume`)."""
     try:
-        _probe_writable(path)
+        _probe_writable(Path(path))
         for log, size in sizes.items():
             with open(log, "r+b") as f:
                 f.truncate(size)
     except OSError as e:
         raise RunFolderError(f"{path}: run folder not writable ({e.strerror})") from None
-    return scenario, state, tensors
 
 
 def _logged_anything(path: Path) -> bool:
