@@ -377,8 +377,9 @@ def run_seeds(
     Each folder is an ordinary run folder (``prepare_run_folder`` + ``RunFolder``);
     ``reporter_for(seeded scenario)`` may add a reporter per member (a progress
     display); ``train(trainer)`` runs the batch (default ``trainer.run()``; the
-    command line's turns Ctrl-C into :meth:`BatchedTrainer.request_stop`). Writes ``out_root/aggregate.json``: median and inter-quartile range
-    over seeds of the loss and the hidden size at each metrics cycle
+    command line's turns Ctrl-C into :meth:`BatchedTrainer.request_stop`).
+    Writes ``out_root/aggregate.json``: median and inter-quartile range over
+    seeds of the loss and the hidden size at each metrics cycle
     (:func:`~neurograph.batched_aggregate.aggregate_rows`). Returns the
     members' summaries in the order of ``seeds``.
     """
