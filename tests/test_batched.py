@@ -23,11 +23,11 @@ from neurograph.batched import BatchedTrainer, run_seeds
 from neurograph.batched_aggregate import aggregate_rows
 from neurograph.batched_bptt import KERNELS, Workspace, batched_bptt, batched_logits, mixed_scope
 from neurograph.compile import compile_graph
-from neurograph.reporters import Reporter
 from neurograph.rnn import bptt
 from neurograph.runfolder import RunFolderError
 from neurograph.scenario import Scenario
 from neurograph.train import Trainer
+from test_train import Recorder as TrainRecorder
 
 torch.set_num_threads(1)
 
@@ -157,30 +157,15 @@ def test_each_member_equals_the_single_run_bptt(scope):
 
 
 # ------------------------------------------------------------ members vs single runs
-class Recorder(Reporter):
-    """Keeps everything a run reports."""
+class Recorder(TrainRecorder):
+    """Keeps everything a run reports, checkpoints included."""
 
     def __init__(self) -> None:
-        self.infos, self.rows, self.changes, self.snapshots, self.summaries = [], [], [], [], []
+        super().__init__()
         self.checkpoints: dict[int, tuple[dict, dict]] = {}
-
-    def start(self, info):
-        self.infos.append(info)
-
-    def metrics(self, row):
-        self.rows.append(row)
-
-    def events(self, events):
-        self.changes.extend(e.to_dict() for e in events)
-
-    def snapshot(self, cycle, graph, reserve, final):
-        self.snapshots.append((cycle, len(graph.hidden), list(reserve), final))
 
     def checkpoint(self, cycle, state, tensors):
         self.checkpoints[cycle] = (state, {k: v.clone() for k, v in tensors.items()})
-
-    def end(self, summary):
-        self.summaries.append(summary)
 
 
 def scenario(structure: dict, optimizer: dict, *, seed: int, cycles: int = 0, phases=None, dtype="float64",
