@@ -12,7 +12,6 @@ every seed's whole metrics log. Seeds that had finished are not retrained.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ from typing import Callable
 from neurograph.batched import BatchedTrainer
 from neurograph.batched_aggregate import aggregate_rows
 from neurograph.checkpoint import CHECKPOINT
+from neurograph.export import read_jsonl
 from neurograph.reporters import Reporter, ReporterSet
 from neurograph.runfolder import RunFolder, RunFolderError, cut_logs, read_for_resume, write_json_atomic
 from neurograph.scenario import Scenario
@@ -92,8 +92,5 @@ def _finished(scenario: Scenario, state: dict | None) -> bool:
 
 def _write_aggregate(root: Path, name: str, folders: list[Path]) -> None:
     """``root/aggregate.json`` from each seed folder's whole ``metrics.jsonl``."""
-    rows = {}
-    for folder in folders:
-        lines = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        rows[_seed(folder)] = [json.loads(line) for line in lines if line.strip()]
+    rows = {_seed(folder): read_jsonl(folder / "metrics.jsonl") for folder in folders}
     write_json_atomic(root / "aggregate.json", {"scenario": name, **aggregate_rows(rows)})
