@@ -5,9 +5,9 @@ Everything is timed in one process, interleaved, best of ``--repeats``:
 
 - ``baseline``: benchmarks/bench_charrnn.py's numpy min-char-rnn (30 hidden,
   float64, RMSProp, outgoing L1), the loop a user would otherwise write;
-- ``single``: one :class:`~neurograph.train.Trainer` of the same network
+- ``single``: one :class:`~neurograph.charrnn.train.Trainer` of the same network
   (fixed 30 hidden, outgoing-L1 penalty, float32);
-- ``batched``: a :class:`~neurograph.batched.BatchedTrainer` of 40 such
+- ``batched``: a :class:`~neurograph.charrnn.trainer.BatchedTrainer` of 40 such
   networks (seeds 0..39), counted in network-cycles per second (40 per step),
   at ``torch.set_num_threads`` 1 and 2, with the numba BPTT kernel
   (``--kernel torch``: the torch kernel instead).
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from bench_charrnn import make_baseline, scenario, timed
-from neurograph.batched import BatchedTrainer
-from neurograph.batched_bptt import KERNELS
+from neurograph.charrnn.trainer import BatchedTrainer
+from neurograph.charrnn.bptt import KERNELS
 from neurograph.scenario import load_scenario
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 
 HIDDEN = 30
 NETWORKS = 40  # 20 seeds x {easy, hard}, as Figure 1

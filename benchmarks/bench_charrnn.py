@@ -6,7 +6,7 @@ RMSProp update, outgoing-L1 step. Three things are timed in one process:
 - ``baseline``: the loop a user would otherwise write, in min-char-rnn's style
   (one-hot column vectors, a Python loop of ``np.dot`` per step, float64, a
   fixed 30-neuron hidden layer);
-- ``neurograph``: a :class:`~neurograph.train.Trainer` of the same network
+- ``neurograph``: a :class:`~neurograph.charrnn.train.Trainer` of the same network
   (structure ``fixed``, penalty ``outgoing_l1``), in float32 and float64;
 - ``growing``: a trainer under the outgoing-L1 rule from one neuron with the
   papers' parameters, for context (its speed depends on the size reached).
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from neurograph.compile import Compiled
-from neurograph.rnn import bptt
+from neurograph.charrnn.rnn import bptt
 from neurograph.scenario import Scenario
-from neurograph.tasks import HardTask
-from neurograph.train import Trainer
+from neurograph.charrnn.tasks import HardTask
+from neurograph.charrnn.train import Trainer
 
 WINDOW = 40  # characters per cycle, as the papers
 TASK_LENGTH = 6  # hard task, original data

@@ -121,7 +121,7 @@ def _row_text(r: dict, first: dict) -> str:
 
 
 def run_full(args) -> None:
-    from neurograph.reporters import Reporter
+    from neurograph.run.reporters import Reporter
     from neurograph.urn.scenario import load_urn_scenario
     from neurograph.urn.train import URNTrainer
 
@@ -154,7 +154,7 @@ def run_full(args) -> None:
 
 
 def run_protocol(args) -> None:
-    from neurograph.reporters import Reporter
+    from neurograph.run.reporters import Reporter
     from neurograph.urn.scenario import load_urn_scenario
     from neurograph.urn.train import URNTrainer
 

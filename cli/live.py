@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from neurograph.graph import neuron_label
-from neurograph.reporters import Reporter
+from neurograph.run.reporters import Reporter
 from neurograph_cli.progress import eta_seconds, format_duration, optimum_text, smoothed_rate, summary_line, units
 
 __all__ = ["LiveView", "block_chart", "resample"]

@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", metavar="DIR", type=Path, help="folder of multi-seed outputs (DIR/NAME/seed-*/)")
     rep.add_argument("--out", type=Path, help="report folder (default: DIR/report)")
 
-    from neurograph.sweep import add_arguments as add_sweep_arguments  # light: no torch until it runs
+    from neurograph_cli.sweep import add_arguments as add_sweep_arguments  # light: no torch until it runs
 
     add_sweep_arguments(sub.add_parser("sweep", help="run a sweep file: a scenario over a grid of settings and seeds"))
     return p
@@ -139,7 +139,7 @@ def _trainer_class(scenario):
         from neurograph.urn.train import URNTrainer
 
         return URNTrainer
-    from neurograph.train import Trainer
+    from neurograph.charrnn.train import Trainer
 
     return Trainer
 
@@ -158,8 +158,8 @@ def _threads(args, scenario) -> int:
 def _cmd_run(args) -> int:
     import torch
 
-    from neurograph.reporters import ReporterSet
-    from neurograph.runfolder import RunFolder, prepare_run_folder
+    from neurograph.run.reporters import ReporterSet
+    from neurograph.run.folder import RunFolder, prepare_run_folder
     from neurograph.urn.runfolder import URNRunFolder
     from neurograph.urn.scenario import URNScenario
     from neurograph_cli.progress import make_progress
@@ -180,7 +180,7 @@ def _cmd_run(args) -> int:
 
 def _run_seeds(args, scenario) -> int:
     """All seeds in one batched tensor program; progress lines follow the first seed."""
-    from neurograph.batched import run_seeds
+    from neurograph.charrnn.trainer import run_seeds
     from neurograph.urn.scenario import URNScenario
 
     if isinstance(scenario, URNScenario):
@@ -193,7 +193,7 @@ def _run_seeds(args, scenario) -> int:
 
 def _first_seed_progress():
     """``reporter_for`` of a batch: plain progress lines for the first seed asked, nothing for the others."""
-    from neurograph.reporters import Reporter
+    from neurograph.run.reporters import Reporter
     from neurograph_cli.progress import make_progress
 
     progress = make_progress(sys.stdout, live=False)
@@ -216,7 +216,7 @@ def _resume_seeds(args) -> int:
     """Every unfinished seed of a ``run --seeds`` folder, continued in one batch."""
     import torch
 
-    from neurograph.batched_resume import resume_seeds
+    from neurograph.charrnn.resume_seeds import resume_seeds
 
     torch.set_num_threads(max(1, args.threads) if args.threads is not None else (os.cpu_count() or 1))
     return _seeds_done(args.run_dir, resume_seeds(args.run_dir, reporter_for=_first_seed_progress(), train=_train))
@@ -225,10 +225,10 @@ def _resume_seeds(args) -> int:
 def _cmd_resume(args) -> int:
     import torch
 
-    from neurograph.reporters import ReporterSet
-    from neurograph.runfolder import RunFolder, RunFolderError, open_for_resume
-    from neurograph.train import Trainer
-    from neurograph.batched_resume import is_seeds_dir
+    from neurograph.run.reporters import ReporterSet
+    from neurograph.run.folder import RunFolder, RunFolderError, open_for_resume
+    from neurograph.charrnn.train import Trainer
+    from neurograph.charrnn.resume_seeds import is_seeds_dir
     from neurograph.urn.scenario import scenario_model
     from neurograph_cli.progress import make_progress
 
@@ -260,7 +260,7 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from neurograph.export import export_run
+    from neurograph.run.export import export_run
 
     out = export_run(args.run_dir, args.format, args.out, cycle=args.cycle)
     sys.stdout.write(f"wrote {out}\n")
@@ -268,14 +268,14 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from neurograph.export import run_summary
+    from neurograph.run.export import run_summary
 
     sys.stdout.write(_summary_text(args.run_dir, run_summary(args.run_dir)))
     return 0
 
 
 def _summary_text(run_dir: Path, s: dict) -> str:
-    """Aligned plain-text table of a run summary (see :func:`neurograph.export.run_summary`)."""
+    """Aligned plain-text table of a run summary (see :func:`neurograph.run.export.run_summary`)."""
     cycles = f"{s['cycles']:,} / {s['total_cycles']:,}"
     if s["status"] == "incomplete":
         at = s.get("checkpoint_cycle")
@@ -318,8 +318,8 @@ def _loss_text(loss: float | None, optimum: float | None) -> str:
 
 
 def _cmd_plot(args) -> int:
-    from neurograph.export import read_jsonl, run_folder, run_phases
-    from neurograph.plots import plot_run
+    from neurograph.run.export import read_jsonl, run_folder, run_phases
+    from neurograph.run.plots import plot_run
 
     run_dir = run_folder(args.run_dir)
     rows = read_jsonl(run_dir / "metrics.jsonl")
@@ -335,14 +335,14 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from neurograph.paper_report import write_paper_report
+    from neurograph.studies.paper_report import write_paper_report
 
     sys.stdout.write(f"wrote {write_paper_report(args.run_dir, args.out)}\n")
     return 0
 
 
 def _cmd_sweep(args) -> int:
-    from neurograph.sweep import run_command
+    from neurograph_cli.sweep import run_command
 
     return run_command(args)  # prints its own errors and progress; exit codes as documented there
 
@@ -361,9 +361,9 @@ def _one_line(error: Exception) -> str:
 
 
 def _dispatch(args) -> int:
-    from neurograph.checkpoint import CheckpointError
+    from neurograph.run.checkpoint import CheckpointError
     from neurograph.graphml import GraphMLError
-    from neurograph.runfolder import RunFolderError
+    from neurograph.run.folder import RunFolderError
     from neurograph.scenario import ScenarioError
 
     handlers = {

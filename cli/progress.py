@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from neurograph.reporters import Reporter
+from neurograph.run.reporters import Reporter
 
 __all__ = ["Progress", "make_progress", "format_duration", "summary_line"]
 

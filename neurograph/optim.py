@@ -16,7 +16,7 @@ surviving neurons keep their memories, new neurons start at ``memory_init``.
 ``step(..., l1=...)`` adds an L1 subgradient ``coef * sign(p)`` to a
 parameter's gradient before the update (the URN's c_W and c_syn terms). Adam
 does that, and its whole update, in one pass on the CPU
-(:func:`neurograph.fused.adam_l1`) when the tensors allow it.
+(:func:`neurograph.kernels.adam_l1.adam_l1`) when the tensors allow it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from neurograph.compile import AXES, Remap
-from neurograph.fused import adam_l1, fused_available
+from neurograph.kernels.adam_l1 import adam_l1, fused_available
 
 __all__ = ["Optimizer", "Adagrad", "RMSProp", "Adam", "build_optimizer"]
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from neurograph.tasks import ALPHABET
+from neurograph.charrnn.tasks import ALPHABET
 
 __all__ = [
     "Scenario",

@@ -1,4 +1,4 @@
-"""Tests for neurograph.batched: batched BPTT against autograd and the single-run BPTT,
+"""Tests for neurograph.charrnn.trainer: batched BPTT against autograd and the single-run BPTT,
 members against single Trainer runs, capacity and slots, checkpoints, run_seeds.
 
 Equivalence runs use scenarios whose single run is itself stable: a Trainer of
@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.batched import BatchedTrainer, run_seeds
-from neurograph.batched_aggregate import aggregate_rows
-from neurograph.batched_bptt import KERNELS, Workspace, batched_bptt, batched_logits, mixed_scope
+from neurograph.charrnn.trainer import BatchedTrainer, run_seeds
+from neurograph.studies.aggregate import aggregate_rows
+from neurograph.charrnn.bptt import KERNELS, Workspace, batched_bptt, batched_logits, mixed_scope
 from neurograph.compile import compile_graph
-from neurograph.rnn import bptt
-from neurograph.runfolder import RunFolderError
+from neurograph.charrnn.rnn import bptt
+from neurograph.run.folder import RunFolderError
 from neurograph.scenario import Scenario
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 from test_train import Recorder as TrainRecorder
 
 torch.set_num_threads(1)

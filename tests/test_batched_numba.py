@@ -1,5 +1,5 @@
-"""Tests for neurograph.batched_numba: the compiled batched BPTT against the torch
-kernel of neurograph.batched_bptt, against autograd of a plain per-member loop,
+"""Tests for neurograph.kernels.charrnn_bptt: the compiled batched BPTT against the torch
+kernel of neurograph.charrnn.bptt, against autograd of a plain per-member loop,
 and its tanh against libm's."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.batched import BatchedTrainer
-from neurograph.batched_bptt import batched_bptt, mixed_scope, pick_kernel
-from neurograph.batched_numba import _tanh
+from neurograph.charrnn.trainer import BatchedTrainer
+from neurograph.charrnn.bptt import batched_bptt, mixed_scope, pick_kernel
+from neurograph.kernels.charrnn_bptt import _tanh
 
 from test_batched import MULT, V, autograd_window, padded_batch, scenario
 

@@ -1,4 +1,4 @@
-"""Tests for neurograph.batched_resume: a seeds directory stopped part-way and continued
+"""Tests for neurograph.charrnn.resume_seeds: a seeds directory stopped part-way and continued
 as one batch equals the uninterrupted batch; finished seeds stay as they are; seeds
 that did not stop together are refused before anything changes; ``neurograph resume``.
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurograph.batched import BatchedTrainer
-from neurograph.batched_resume import is_seeds_dir, resume_seeds, seed_folders
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import RunFolder, RunFolderError, prepare_run_folder
+from neurograph.charrnn.trainer import BatchedTrainer
+from neurograph.charrnn.resume_seeds import is_seeds_dir, resume_seeds, seed_folders
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario
 from neurograph_cli.main import main
 
@@ -212,7 +212,7 @@ def test_ctrl_c_stops_a_seeds_run_cleanly_and_resume_finishes_it(tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130, proc.stderr.read()
-    from neurograph.checkpoint import load_checkpoint
+    from neurograph.run.checkpoint import load_checkpoint
 
     cycles = {json.loads((f / "summary.json").read_text())["cycles"] for f in seed_folders(out)}
     saved = {load_checkpoint(f)[0]["cycle"] for f in seed_folders(out)}

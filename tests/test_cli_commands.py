@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from neurograph.graphml import read_graphml
-from neurograph.reporters import ReporterSet
-from neurograph.runfolder import RunFolder, prepare_run_folder
+from neurograph.run.reporters import ReporterSet
+from neurograph.run.folder import RunFolder, prepare_run_folder
 from neurograph.scenario import Scenario
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 from neurograph_cli.main import main
 
 torch.set_num_threads(1)

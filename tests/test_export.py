@@ -1,4 +1,4 @@
-"""Tests for neurograph.export: GEXF timeline, CSV and GraphML export, run folder reading."""
+"""Tests for neurograph.run.export: GEXF timeline, CSV and GraphML export, run folder reading."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.export import (
+from neurograph.run.export import (
     ExportError,
     export_run,
     graph_file,
@@ -26,10 +26,10 @@ from neurograph.export import (
 )
 from neurograph.graph import Graph
 from neurograph.graphml import read_graphml, write_graphml
-from neurograph.reporters import ReporterSet
-from neurograph.runfolder import RunFolder, RunFolderError, prepare_run_folder
+from neurograph.run.reporters import ReporterSet
+from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""Tests for neurograph.growth (the Reserve rule) and neurograph.selectors, on hand-made scores."""
+"""Tests for neurograph.charrnn.growth (the Reserve rule) and neurograph.charrnn.selectors, on hand-made scores."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from neurograph.growth import RTOL, Fixed, Plan, Reserve, build_rule
+from neurograph.charrnn.growth import RTOL, Fixed, Plan, Reserve, build_rule
 from neurograph.scenario import (
     AgeWeightedSelector,
     FixedRule,
@@ -19,7 +19,7 @@ from neurograph.scenario import (
     UniformSelector,
     YoungestSelector,
 )
-from neurograph.selectors import AgeWeighted, Oldest, Uniform, Youngest, build_selector
+from neurograph.charrnn.selectors import AgeWeighted, Oldest, Uniform, Youngest, build_selector
 
 T_D = 0.05
 LOW, HIGH = 0.01, 0.2  # clearly below / above T_D

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charnet import add_hidden, build_char_rnn
+from neurograph.charrnn.network import add_hidden, build_char_rnn
 from neurograph.graph import Graph
 from neurograph.graphml import read_graphml, write_graphml
-from neurograph.inherit import add_inherited, choose_fossil
-from neurograph.reporters import Reporter
+from neurograph.charrnn.inherit import add_inherited, choose_fossil
+from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 
 torch.set_num_threads(1)
 

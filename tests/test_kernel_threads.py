@@ -1,4 +1,4 @@
-"""Tests for neurograph.kernel_threads: jobs run, on the helper's thread, in order,
+"""Tests for neurograph.kernels.threads: jobs run, on the helper's thread, in order,
 whether it is spinning or asleep; errors reach the joining thread."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from neurograph.kernel_threads import helpers
+from neurograph.kernels.threads import helpers
 
 
 def test_helpers_are_kept_and_grow():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charnet import add_hidden, build_char_rnn
+from neurograph.charrnn.network import add_hidden, build_char_rnn
 from neurograph.compile import compile_graph, sync, write_back
 from neurograph.optim import Adagrad, Adam, RMSProp, build_optimizer
 from neurograph.scenario import AdagradConfig, AdamConfig, RMSPropConfig

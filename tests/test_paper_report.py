@@ -1,4 +1,4 @@
-"""Tests for neurograph.paper_report and ``neurograph report``: tiny multi-seed outputs, numbers checked
+"""Tests for neurograph.studies.paper_report and ``neurograph report``: tiny multi-seed outputs, numbers checked
 against the seeds' own summary.json files, figures, missing experiments, bad folders."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.batched import run_seeds
-from neurograph.paper_report import PaperReportError, find_outputs, write_paper_report
+from neurograph.charrnn.trainer import run_seeds
+from neurograph.studies.paper_report import PaperReportError, find_outputs, write_paper_report
 from neurograph.scenario import load_scenario
 from neurograph_cli.main import main
 

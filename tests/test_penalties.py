@@ -1,4 +1,4 @@
-"""Tests for neurograph.penalties: scores against the graph, L1 placements, new-neuron scaling."""
+"""Tests for neurograph.charrnn.penalties: scores against the graph, L1 placements, new-neuron scaling."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charnet import add_hidden, build_char_rnn
+from neurograph.charrnn.network import add_hidden, build_char_rnn
 from neurograph.compile import compile_graph
 from neurograph.graph import Graph
-from neurograph.penalties import MultiplierPenalty, NoPenalty, OutgoingL1Penalty, build_penalty
+from neurograph.charrnn.penalties import MultiplierPenalty, NoPenalty, OutgoingL1Penalty, build_penalty
 from neurograph.scenario import FixedRule, MultipliersRule, OutgoingL1Rule
 
 torch.set_num_threads(1)

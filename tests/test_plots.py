@@ -1,4 +1,4 @@
-"""Tests for neurograph.plots: a PNG is written, nothing is shown or printed."""
+"""Tests for neurograph.run.plots: a PNG is written, nothing is shown or printed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import matplotlib
 import matplotlib.figure
 import pytest
 
-from neurograph.plots import plot_run
+from neurograph.run.plots import plot_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PHASES = [

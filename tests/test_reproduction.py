@@ -22,9 +22,9 @@ def _train(args: tuple[str, int]) -> dict:
     """Summary plus (cycle, hidden) trace of one run, in a worker process."""
     import torch
 
-    from neurograph.reporters import Reporter
+    from neurograph.run.reporters import Reporter
     from neurograph.scenario import load_scenario
-    from neurograph.train import Trainer
+    from neurograph.charrnn.train import Trainer
 
     torch.set_num_threads(1)
     path, seed = args

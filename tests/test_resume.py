@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import RunFolder, prepare_run_folder
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import RunFolder, prepare_run_folder
 from neurograph.scenario import load_scenario
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 from neurograph_cli.main import main
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Tests for neurograph.rnn: hand-written BPTT against a naive graph walk, finite differences and autograd."""
+"""Tests for neurograph.charrnn.rnn: hand-written BPTT against a naive graph walk, finite differences and autograd."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from neurograph.compile import compile_graph, write_back
 from neurograph.graph import Graph
 from neurograph.optim import Adagrad
-from neurograph.rnn import bptt, bptt_torch, forward_logits
-from neurograph.rnn_cpu import bptt_cpu
+from neurograph.charrnn.rnn import bptt, bptt_torch, forward_logits
+from neurograph.charrnn.rnn_cpu import bptt_cpu
 
 torch.set_num_threads(1)
 

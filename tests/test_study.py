@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurograph.extension_report import write_report
-from neurograph.study import StudyError, aggregate, main, measures, recovery_cycles, run_study
+from neurograph.studies.extension_report import write_report
+from neurograph.studies.extensions import StudyError, aggregate, main, measures, recovery_cycles, run_study
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "extensions"
 PATHS = [SCENARIOS / "ext-uniform.yaml", SCENARIOS / "ext-uniform-inherit.yaml"]

@@ -18,15 +18,15 @@ import pytest
 import torch
 import yaml
 
-from neurograph.executors import ExecutorError, InProcessExecutor, make_executor
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import RunFolder, prepare_run_folder
-from neurograph.sweep import main
-from neurograph.sweep_file import SweepError, case_id, expand_cases, load_sweep, override_text, scenario_of
-from neurograph.sweep_progress import TextProgress
-from neurograph.sweep_report import read_table
-from neurograph.sweep_run import ProgressWatcher, SweepReporter, last_cycle, plan_jobs, run_sweep
-from neurograph.train import Trainer
+from neurograph.studies.executors import ExecutorError, InProcessExecutor, make_executor
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import RunFolder, prepare_run_folder
+from neurograph_cli.sweep import main
+from neurograph.studies.sweep_file import SweepError, case_id, expand_cases, load_sweep, override_text, scenario_of
+from neurograph_cli.sweep_progress import TextProgress
+from neurograph.studies.sweep_report import read_table
+from neurograph.studies.sweep_run import ProgressWatcher, SweepReporter, last_cycle, plan_jobs, run_sweep
+from neurograph.charrnn.train import Trainer
 
 torch.set_num_threads(1)  # in-process runs share pytest's process: one thread, as each pool worker has here
 

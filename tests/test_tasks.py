@@ -1,4 +1,4 @@
-"""Tests for neurograph.tasks: stream structure, entropy optima, determinism, resumption."""
+"""Tests for neurograph.charrnn.tasks: stream structure, entropy optima, determinism, resumption."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from neurograph.tasks import (
+from neurograph.charrnn.tasks import (
     ALPHABET,
     EasyTask,
     HardTask,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from neurograph.compile import compile_graph, write_back
-from neurograph.reporters import Reporter
+from neurograph.run.reporters import Reporter
 from neurograph.urn.deletion import InactivityTracker
 from neurograph.urn.scenario import URNScenario
 from neurograph.urn.train import URNTrainer

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurograph.checkpoint import CHECKPOINT
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import prepare_run_folder
+from neurograph.run.checkpoint import CHECKPOINT
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import prepare_run_folder
 from neurograph.urn.runfolder import URNRunFolder, open_urn_for_resume
 from neurograph.urn.scenario import URNScenario
 from neurograph.urn.train import URNTrainer

@@ -8,8 +8,8 @@ import networkx as nx
 import pytest
 import torch
 
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import prepare_run_folder
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import prepare_run_folder
 from neurograph.urn.runfolder import URNRunFolder
 from neurograph.urn.scenario import URNScenario
 from neurograph.urn.train import URNTrainer

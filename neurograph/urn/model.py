@@ -24,7 +24,7 @@ The two weight terms are one elementwise coefficient matrix
 (:func:`weight_coefficients`). :func:`loss_terms` is differentiable with
 autograd and is the reference; training uses the hand-written gradient of
 :mod:`neurograph.urn.backprop`, with the weight terms folded into the
-optimizer's pass (:func:`neurograph.fused.adam_l1`).
+optimizer's pass (:func:`neurograph.kernels.adam_l1.adam_l1`).
 """
 
 from __future__ import annotations

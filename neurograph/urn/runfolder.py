@@ -1,4 +1,4 @@
-"""Run folder of a URN run: :class:`~neurograph.runfolder.RunFolder` plus the connectome.
+"""Run folder of a URN run: :class:`~neurograph.run.folder.RunFolder` plus the connectome.
 
 Adds to the usual layout (``scenario.yaml``, ``metrics.jsonl``, ``events.jsonl``,
 ``summary.json``)::
@@ -14,7 +14,7 @@ connections: a dense URN has S^2 of them (25 million at S = 5,000), which
 networkx cannot hold; with lifetime deletion the final graph is small again.
 Checkpoints are written as for a char-RNN run (``checkpoint.safetensors``,
 :meth:`RunFolder.checkpoint`); :func:`open_urn_for_resume` is
-:func:`~neurograph.runfolder.open_for_resume` for a URN scenario.
+:func:`~neurograph.run.folder.open_for_resume` for a URN scenario.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurograph.graph import Graph
-from neurograph.runfolder import RunFolder, open_for_resume
+from neurograph.run.folder import RunFolder, open_for_resume
 from neurograph.urn.analysis import Analysis
 from neurograph.urn.connectome import write_connectome, write_figures
 from neurograph.urn.scenario import URNScenario, load_urn_scenario
@@ -51,5 +51,5 @@ class URNRunFolder(RunFolder):
 
 
 def open_urn_for_resume(path: Path) -> tuple[URNScenario, dict | None, dict | None]:
-    """:func:`neurograph.runfolder.open_for_resume` for a URN run folder."""
+    """:func:`neurograph.run.folder.open_for_resume` for a URN run folder."""
     return open_for_resume(path, loader=load_urn_scenario)

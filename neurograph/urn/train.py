@@ -16,7 +16,7 @@ is split into streams for weight initialisation (a ``torch.Generator``),
 minibatch order (another) and each phase's data.
 
 Checkpoints (:meth:`URNTrainer.state`, through the reporters' ``checkpoint``
-hook, as :mod:`neurograph.train`): at epoch 0, every ``report.checkpoint_every``
+hook, as :mod:`neurograph.charrnn.train`): at epoch 0, every ``report.checkpoint_every``
 epochs, at the
 end and when a stop request ends the run. A stop request is honoured between
 minibatches: the unfinished epoch's progress (its minibatch order, position,
@@ -45,10 +45,10 @@ import numpy as np
 import torch
 
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
-from neurograph.network_state import network_state, restore_network
+from neurograph.run.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.session import Session
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.session import Session
 from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
 from neurograph.urn.backprop import Workspace, loss_and_gradients
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres

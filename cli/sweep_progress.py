@@ -11,7 +11,7 @@ import os
 import time
 from typing import Callable, TextIO
 
-from neurograph.sweep_run import SweepReporter
+from neurograph.studies.sweep_run import SweepReporter
 
 __all__ = ["TextProgress", "is_terminal"]
 

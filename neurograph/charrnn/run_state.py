@@ -1,7 +1,7 @@
 """Everything about one char-RNN run except its tensors.
 
-:class:`RunState` is shared by the single-run :class:`~neurograph.train.Trainer`
-and by each member of a :class:`~neurograph.batched.BatchedTrainer`, so both
+:class:`RunState` is shared by the single-run :class:`~neurograph.charrnn.train.Trainer`
+and by each member of a :class:`~neurograph.charrnn.trainer.BatchedTrainer`, so both
 build, count and report a run the same way: the seed's ``SeedSequence`` split
 into structure, init and task streams (one task stream per phase), the graph
 built from the init stream, one character read ahead, the loss smoothing, new
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from neurograph.charnet import add_hidden, build_char_rnn
-from neurograph.growth import build_rule
-from neurograph.inherit import add_inherited, choose_fossil
-from neurograph.penalties import build_penalty
-from neurograph.reporters import Reporter, ReporterSet
+from neurograph.charrnn.network import add_hidden, build_char_rnn
+from neurograph.charrnn.growth import build_rule
+from neurograph.charrnn.inherit import add_inherited, choose_fossil
+from neurograph.charrnn.penalties import build_penalty
+from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.scenario import Scenario
-from neurograph.tasks import EasyTask, HardTask, TextTask
+from neurograph.charrnn.tasks import EasyTask, HardTask, TextTask
 
 __all__ = ["RunState", "make_task"]
 
@@ -147,7 +147,7 @@ class RunState:
         }
 
     def metrics_row(self, cycles_per_s: float, hidden: int, reserve: int) -> dict:
-        """One metrics row (fields listed in :mod:`neurograph.train`)."""
+        """One metrics row (fields listed in :mod:`neurograph.charrnn.train`)."""
         phase = self.phase_index(self.cycle - 1 if self.cycle else 0)
         optimum = self.tasks[phase].optimum()
         loss = self.loss_per_char()

@@ -1,4 +1,4 @@
-"""The batched BPTT of :mod:`neurograph.batched_bptt` as one compiled call, for the CPU.
+"""The batched BPTT of :mod:`neurograph.charrnn.bptt` as one compiled call, for the CPU.
 
 For the papers' networks (B = 40 members of 30 neurons, T = 40 characters)
 the torch kernel is about 200 operations per window, most of them two per
@@ -6,7 +6,7 @@ step of each recurrence, and on the CPU their dispatch costs more than their
 arithmetic. Here numba compiles the whole window of one member (forward,
 readout, softmax, backward, every gradient) into one loop nest, which runs
 without the GIL; with more than one thread the members are split between the
-calling thread and spinning helper threads (:mod:`neurograph.kernel_threads`;
+calling thread and spinning helper threads (:mod:`neurograph.kernels.threads`;
 numba's ``prange`` did not run in parallel between training cycles). It reads
 the padded tensors in place through numpy views (on the CPU ``tensor.numpy()``
 shares memory) and writes the workspace's gradient buffers; shapes, padding
@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from numba.extending import overload
 
-from neurograph.jit import numba
-from neurograph.kernel_threads import helpers
+from neurograph.kernels.jit import numba
+from neurograph.kernels.threads import helpers
 
 __all__ = ["bptt_window"]
 
@@ -60,7 +60,7 @@ def bptt_window(weight, bias, m, scope_all, inputs, targets, h0, n_chars, loss, 
     ``g_weight`` outside the three blocks are not written (``g_bias`` and
     ``g_mult`` are, whole). threads: how many threads share the members
     (default ``torch.get_num_threads()``): the calling thread takes the first
-    range of members, helper threads (:mod:`neurograph.kernel_threads`) the others.
+    range of members, helper threads (:mod:`neurograph.kernels.threads`) the others.
     """
     args = tuple(_np(a) for a in (weight, bias, m, scope_all, inputs, targets, h0))
     args += (n_chars,) + tuple(o.numpy() for o in (loss, g_weight, g_bias, g_mult, h_last))

@@ -3,7 +3,7 @@
 Layout of a run folder::
 
     scenario.yaml        fully resolved scenario (every default written out)
-    metrics.jsonl        one metrics row per line (see neurograph.train)
+    metrics.jsonl        one metrics row per line (see neurograph.charrnn.train)
     events.jsonl         one structural event per line (id, age, lineage)
     graphs/cycle-N.graphml  periodic snapshots
     graph.graphml        final graph
@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 
 from neurograph.atomic import write_text_atomic
-from neurograph.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
+from neurograph.run.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
-from neurograph.reporters import Reporter
+from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
 
 __all__ = [

@@ -1,19 +1,19 @@
 """Many runs of the char-RNN trained in one tensor program.
 
 :class:`BatchedTrainer` trains B (scenario, seed) members at once. Each
-member is a :class:`~neurograph.batched_member.Member`: its own graph, RNG
+member is a :class:`~neurograph.charrnn.member.Member`: its own graph, RNG
 streams (the single run's ``SeedSequence`` split), tasks, rule, penalty,
 events and reporters. Their weights live in the padded batch tensors of
-:class:`~neurograph.batched_nets.PaddedNets`, and per cycle:
+:class:`~neurograph.charrnn.padded.PaddedNets`, and per cycle:
 
 1. each member reads its window: (B, T) input and target indices;
-2. one batched BPTT (:mod:`neurograph.batched_bptt`; on the CPU one
-   numba-compiled call, :mod:`neurograph.batched_numba`), the penalties'
+2. one batched BPTT (:mod:`neurograph.charrnn.bptt`; on the CPU one
+   numba-compiled call, :mod:`neurograph.kernels.charrnn_bptt`), the penalties'
    gradient terms, one optimizer step and the post-update steps, all over the batch;
 3. losses and scores go to numpy once;
 4. each member, in turn, smooths its loss and asks its rule to decide with
    its hidden ids in ascending order (so its RNG draws are the single run's);
-   a plan is applied as :class:`~neurograph.train.Trainer` applies it: write
+   a plan is applied as :class:`~neurograph.charrnn.train.Trainer` applies it: write
    back that member's slice, edit its graph, copy each new neuron's row and
    column into a free slot (memories there start at ``memory_init``, survivors
    keep theirs).
@@ -28,10 +28,10 @@ finish leave the batch, and the slots are repacked when many stand empty.
 Checkpoints are written per member in :meth:`Trainer.state`'s format, so any
 member's run folder can be resumed by ``neurograph resume`` on its own, and a
 batch built with ``checkpoints=`` continues members together (they must share
-the optimizer's step count; :mod:`neurograph.batched_resume` resumes a seeds
+the optimizer's step count; :mod:`neurograph.charrnn.resume_seeds` resumes a seeds
 directory this way).
 :func:`run_seeds` runs one scenario over many seeds into run folders and
-writes their aggregate (:mod:`neurograph.batched_aggregate`).
+writes their aggregate (:mod:`neurograph.studies.aggregate`).
 """
 
 from __future__ import annotations
@@ -43,15 +43,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from neurograph.batched_aggregate import aggregate_rows
-from neurograph.batched_bptt import Workspace, batched_bptt, mixed_scope, pick_kernel
-from neurograph.batched_member import Member
-from neurograph.batched_nets import PaddedNets
-from neurograph.batched_penalty import BatchedPenalty
+from neurograph.studies.aggregate import aggregate_rows
+from neurograph.charrnn.bptt import Workspace, batched_bptt, mixed_scope, pick_kernel
+from neurograph.charrnn.member import Member
+from neurograph.charrnn.padded import PaddedNets
+from neurograph.charrnn.batched_penalty import BatchedPenalty
 from neurograph.compile import resolve_device
 from neurograph.optim import build_optimizer
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import RunFolder, prepare_run_folder, write_json_atomic
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import RunFolder, prepare_run_folder, write_json_atomic
 from neurograph.scenario import Scenario
 
 __all__ = ["BatchedTrainer", "run_seeds", "REPACK_EVERY"]
@@ -64,7 +64,7 @@ class BatchedTrainer:
     """B runs trained together; :meth:`run` trains each to the end of its last phase.
 
     kernel: the BPTT kernel, ``"numba"``, ``"torch"`` or None for numba on the CPU
-    (:func:`~neurograph.batched_bptt.pick_kernel`).
+    (:func:`~neurograph.charrnn.bptt.pick_kernel`).
     checkpoints: per member, None (start at cycle 0) or the ``(state, tensors)`` of a
     :meth:`Trainer.state` checkpoint to continue from (as :meth:`Trainer.restore`).
     The batch shares one optimizer step count, so every member must continue from
@@ -380,7 +380,7 @@ def run_seeds(
     command line's turns Ctrl-C into :meth:`BatchedTrainer.request_stop`).
     Writes ``out_root/aggregate.json``: median and inter-quartile range over
     seeds of the loss and the hidden size at each metrics cycle
-    (:func:`~neurograph.batched_aggregate.aggregate_rows`). Returns the
+    (:func:`~neurograph.studies.aggregate.aggregate_rows`). Returns the
     members' summaries in the order of ``seeds``.
     """
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from neurograph.compile import Compiled
-from neurograph.rnn_cpu import bptt_cpu
+from neurograph.charrnn.rnn_cpu import bptt_cpu
 
 __all__ = ["Gradients", "WindowResult", "bptt", "bptt_torch", "forward_logits"]
 
@@ -95,7 +95,7 @@ def bptt(
     """Loss, gradients and last state of one window (BPTT, no truncation inside).
 
     inputs, targets: (T,) int64 character indices; h0: (H,) initial state.
-    On the CPU the numpy kernel of :mod:`neurograph.rnn_cpu` runs (same
+    On the CPU the numpy kernel of :mod:`neurograph.charrnn.rnn_cpu` runs (same
     results, a fraction of the per-call overhead); elsewhere :func:`bptt_torch`.
     """
     _check_scope(scope)

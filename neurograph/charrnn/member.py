@@ -1,11 +1,11 @@
 """One (scenario, seed) of a batched run: everything a Trainer keeps except tensors.
 
-A :class:`Member` is built exactly as :class:`~neurograph.train.Trainer`
+A :class:`Member` is built exactly as :class:`~neurograph.charrnn.train.Trainer`
 builds itself: the seed's ``SeedSequence`` split into structure, init and
 task streams (tasks spawn one per phase), the graph built from the init
 stream, one character read ahead from the first task. It owns its graph,
 rule, penalty, counters, reporters and the map from its hidden neuron ids to
-slots of the batch's padded tensors; :class:`~neurograph.batched.BatchedTrainer`
+slots of the batch's padded tensors; :class:`~neurograph.charrnn.trainer.BatchedTrainer`
 owns the tensors and sequences the cycle. :meth:`Member.restore` continues it
 from a checkpoint in :meth:`Trainer.state`'s format, as :meth:`Trainer.restore`.
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurograph.growth import Plan
-from neurograph.network_state import graph_from_state
-from neurograph.reporters import Reporter
-from neurograph.run_state import RunState
+from neurograph.charrnn.growth import Plan
+from neurograph.run.network_state import graph_from_state
+from neurograph.run.reporters import Reporter
+from neurograph.charrnn.run_state import RunState
 from neurograph.scenario import Scenario
 
 __all__ = ["Member"]

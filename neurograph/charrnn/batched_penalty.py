@@ -1,14 +1,14 @@
-"""Structural penalties of a batch: :mod:`neurograph.penalties` over padded tensors.
+"""Structural penalties of a batch: :mod:`neurograph.charrnn.penalties` over padded tensors.
 
-Every member keeps its own :class:`~neurograph.penalties.Penalty` (its rule
-reads the threshold from it, and :meth:`~neurograph.penalties.Penalty.start_new`
+Every member keeps its own :class:`~neurograph.charrnn.penalties.Penalty` (its rule
+reads the threshold from it, and :meth:`~neurograph.charrnn.penalties.Penalty.start_new`
 scales its new neurons in its graph). This module does the per-cycle tensor
 work of all of them at once. Members share the penalty *kind*; its parameters
 (``l1``, placement, ``m_min``, ``norm``) may differ and live as (B,) tensors.
 Each operation is the member's own formula, so a member's numbers are the
 single run's.
 
-Tensors follow :mod:`neurograph.batched_bptt`'s layout
+Tensors follow :mod:`neurograph.charrnn.bptt`'s layout
 ``[inputs | outputs | hidden slots]``; ``alive`` (B, N) is 1 where a slot
 holds a neuron.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from neurograph.penalties import MultiplierPenalty, NoPenalty, OutgoingL1Penalty, Penalty
+from neurograph.charrnn.penalties import MultiplierPenalty, NoPenalty, OutgoingL1Penalty, Penalty
 
 __all__ = ["BatchedPenalty"]
 

@@ -16,7 +16,7 @@ and returns ``sum coef |w|`` of the weights it read, which is
 corrections are applied to the step size, as in Kingma and Ba's Algorithm 1,
 instead of to the moments). Memories are updated where the mask is off too,
 as the torch path does. The kernel uses as many threads as torch is allowed
-(``torch.get_num_threads()``; :mod:`neurograph.jit`).
+(``torch.get_num_threads()``; :mod:`neurograph.kernels.jit`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from neurograph.jit import numba, use_torch_threads
+from neurograph.kernels.jit import numba, use_torch_threads
 
 __all__ = ["fused_available", "adam_l1"]
 

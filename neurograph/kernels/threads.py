@@ -1,6 +1,6 @@
 """Helper threads that run shares of a compiled kernel, waiting for work by spinning.
 
-:func:`neurograph.batched_numba.bptt_window` splits the members of a batch
+:func:`neurograph.kernels.charrnn_bptt.bptt_window` splits the members of a batch
 between the calling thread and helpers; the kernel releases the GIL, so the
 shares run in parallel. A batched cycle is about a millisecond and the kernel
 half of it, so handing a share over must cost microseconds. On a 2-core VM a
@@ -28,7 +28,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from neurograph.jit import numba
+from neurograph.kernels.jit import numba
 
 __all__ = ["Helper", "helpers"]
 

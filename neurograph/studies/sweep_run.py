@@ -3,8 +3,8 @@
 Layout of a sweep folder::
 
     cases.json                      case id -> its overrides
-    <case-id>/seed-<n>/             one run folder per run (see neurograph.runfolder)
-    results.csv                     one row per run, rewritten as runs end (see neurograph.sweep_report)
+    <case-id>/seed-<n>/             one run folder per run (see neurograph.run.folder)
+    results.csv                     one row per run, rewritten as runs end (see neurograph.studies.sweep_report)
     figures/<metric>-vs-<param>.png each metric against each numeric swept parameter
 
 Each run is a pure function of (scenario, seed) and is trained by
@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurograph.executors import make_executor
-from neurograph.runfolder import write_json_atomic
+from neurograph.studies.executors import make_executor
+from neurograph.run.folder import write_json_atomic
 from neurograph.scenario import Scenario, ScenarioError
-from neurograph.study import StudyError, is_finished, measures, run_one
-from neurograph.sweep_file import SUMMARY_METRICS, Sweep, SweepError, case_id, expand_cases, scenario_of
-from neurograph.sweep_report import write_figures, write_table
+from neurograph.studies.extensions import StudyError, is_finished, measures, run_one
+from neurograph.studies.sweep_file import SUMMARY_METRICS, Sweep, SweepError, case_id, expand_cases, scenario_of
+from neurograph.studies.sweep_report import write_figures, write_table
 
 __all__ = [
     "Job",
@@ -170,7 +170,7 @@ def outcome_of(folder: Path, metrics: tuple[str, ...]) -> dict:
 
     Summary fields (:data:`SUMMARY_METRICS`) come from ``summary.json``; study
     measures (``hard_loss``, ``recover_easy_to_hard``, ...) from
-    ``metrics.jsonl`` through :func:`neurograph.study.measures`.
+    ``metrics.jsonl`` through :func:`neurograph.studies.extensions.measures`.
     """
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """Reading a run folder back, and exporting its graph as GraphML, GEXF or CSV.
 
-A run folder (:mod:`neurograph.runfolder`) keeps its graphs as GraphML, which
+A run folder (:mod:`neurograph.run.folder`) keeps its graphs as GraphML, which
 holds no event log, so the birth and death of deleted neurons come from
 ``events.jsonl``: a ``delete`` event gives the death cycle and, through its
 ``age``, the birth; an ``add`` event gives the birth directly.
@@ -32,10 +32,10 @@ import networkx as nx
 import yaml
 
 from neurograph import __version__
-from neurograph.checkpoint import CheckpointError, load_checkpoint
+from neurograph.run.checkpoint import CheckpointError, load_checkpoint
 from neurograph.graph import ROLES, Event, Graph, Neuron, neuron_label
 from neurograph.graphml import read_graphml, write_graphml
-from neurograph.runfolder import RunFolderError, write_text_atomic
+from neurograph.run.folder import RunFolderError, write_text_atomic
 
 __all__ = [
     "FORMATS",

@@ -5,7 +5,7 @@ operations, so the cost is per-call overhead, and numpy's is a fraction of
 torch's. On the CPU a torch tensor and ``tensor.numpy()`` share memory: this
 kernel reads the compiled tensors in place and returns torch tensors that wrap
 its numpy results, with no copies. Same formulas, shapes and results as
-:func:`neurograph.rnn.bptt_torch` (tests compare them and autograd).
+:func:`neurograph.charrnn.rnn.bptt_torch` (tests compare them and autograd).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ __all__ = ["bptt_cpu"]
 
 
 def bptt_cpu(c: Compiled, inputs: torch.Tensor, targets: torch.Tensor, h0: torch.Tensor, scope: str):
-    """Loss, gradients and last state of one window; see :func:`neurograph.rnn.bptt`."""
-    from neurograph.rnn import Gradients, WindowResult
+    """Loss, gradients and last state of one window; see :func:`neurograph.charrnn.rnn.bptt`."""
+    from neurograph.charrnn.rnn import Gradients, WindowResult
 
     w, bias, mult = c.weight.numpy(), c.bias.numpy(), c.multiplier.numpy()
     hid, inp, out = c.hidden, c.inputs, c.outputs

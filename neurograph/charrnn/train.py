@@ -26,13 +26,13 @@ import numpy as np
 import torch
 
 from neurograph.compile import compile_graph, resolve_device, sync, write_back
-from neurograph.network_state import network_state, restore_network
+from neurograph.run.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
-from neurograph.reporters import Reporter
-from neurograph.rnn import bptt
-from neurograph.run_state import RunState, make_task
+from neurograph.run.reporters import Reporter
+from neurograph.charrnn.rnn import bptt
+from neurograph.charrnn.run_state import RunState, make_task
 from neurograph.scenario import Scenario
-from neurograph.session import Session
+from neurograph.run.session import Session
 
 __all__ = ["Trainer", "make_task", "DTYPES"]
 

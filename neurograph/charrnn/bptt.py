@@ -1,6 +1,6 @@
 """Hand-written BPTT of many char-RNNs at once, in padded batch tensors.
 
-The batched twin of :mod:`neurograph.rnn`: B networks that share an alphabet
+The batched twin of :mod:`neurograph.charrnn.rnn`: B networks that share an alphabet
 of V characters, each with up to ``Hc`` hidden neurons, live in padded tensors
 whose neuron axis is laid out ``[inputs (V) | outputs (V) | hidden slots (Hc)]``:
 
@@ -13,11 +13,11 @@ whose neuron axis is laid out ``[inputs (V) | outputs (V) | hidden slots (Hc)]``
 A slot that holds no neuron has an all-zero row and column and zero bias, so
 its state stays 0 and it changes nothing (that is what padding means here).
 Every member may use its own multiplier scope: ``scope_all`` (B,) says which
-read the recurrence through the multipliers (see :mod:`neurograph.rnn`).
+read the recurrence through the multipliers (see :mod:`neurograph.charrnn.rnn`).
 
 Two kernels compute the same window (tests compare them and autograd):
 
-- on CPU tensors, :mod:`neurograph.batched_numba`: the whole window of each
+- on CPU tensors, :mod:`neurograph.kernels.charrnn_bptt`: the whole window of each
   member in one numba-compiled loop nest, members in parallel on
   ``torch.get_num_threads()`` threads. For the papers' networks the torch
   kernel below is about 200 tiny operations per window, whose dispatch costs
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from neurograph.batched_numba import bptt_window
+from neurograph.kernels.charrnn_bptt import bptt_window
 
 __all__ = ["BatchedWindow", "KERNELS", "Workspace", "batched_bptt", "batched_logits", "mixed_scope", "pick_kernel"]
 
@@ -243,7 +243,7 @@ def pick_kernel(kernel: str | None, device: torch.device) -> str:
 
 
 def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws: Workspace, threads) -> BatchedWindow:
-    """:func:`batched_bptt` through :func:`neurograph.batched_numba.bptt_window`."""
+    """:func:`batched_bptt` through :func:`neurograph.kernels.charrnn_bptt.bptt_window`."""
     b = weight.shape[0]
     m = ws.unit_m if multiplier is None else multiplier[:, 2 * v :]  # (B, Hc)
     scope = ws.readout_only if scope_all is None else scope_all

@@ -23,7 +23,7 @@ class Reporter:
         """Run begins (or resumes): scenario name, seed, total cycles, phases."""
 
     def metrics(self, row: dict) -> None:
-        """One metrics row (see :mod:`neurograph.train` for the fields)."""
+        """One metrics row (see :mod:`neurograph.charrnn.train` for the fields)."""
 
     def events(self, events: list[Event]) -> None:
         """Structural events since the previous call."""

@@ -1,7 +1,7 @@
 """Structural rules: keep k sub-threshold "reserve" neurons, add and delete.
 
 Each cycle, after the parameter update, the rule looks at every hidden
-neuron's score (see :mod:`neurograph.penalties`). With more than k at or below
+neuron's score (see :mod:`neurograph.charrnn.penalties`). With more than k at or below
 the threshold T_D, the selector puts the excess at risk and each is deleted
 with probability P_del; with fewer than k, one neuron is added with
 probability P_add. Independently, a spontaneous addition happens with
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurograph.selectors import Selector, build_selector
+from neurograph.charrnn.selectors import Selector, build_selector
 
 __all__ = ["Plan", "Reserve", "Fixed", "build_rule", "RTOL"]
 

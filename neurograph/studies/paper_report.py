@@ -2,7 +2,7 @@
 
 ``neurograph run SCENARIO --seeds 0-19 --out DIR/NAME`` writes one multi-seed
 output: run folders ``DIR/NAME/seed-<n>/`` and ``DIR/NAME/aggregate.json``
-(:func:`neurograph.batched.run_seeds`). :func:`write_paper_report` reads every
+(:func:`neurograph.charrnn.trainer.run_seeds`). :func:`write_paper_report` reads every
 such output in DIR (at any depth: ``DIR/easy``, ``DIR/multipliers/hard``, ...)
 and tells what each one is from its seeds' ``scenario.yaml``, never from
 folder names: the structure kind (or a fixed
@@ -16,10 +16,10 @@ size give the experiment. It writes into the report folder::
 
 Curves come from ``aggregate.json`` (rebuilt from the seeds' metrics when it is
 absent or covers other seeds), the table from each seed's summary
-(:func:`neurograph.export.run_summary`). Losses are nats per character (the
+(:func:`neurograph.run.export.run_summary`). Losses are nats per character (the
 papers plot them per 40-character window). A figure is drawn only for the
 experiments present; the report lists the missing ones. Figures are drawn on
-bare matplotlib ``Figure`` objects with the Agg canvas, as :mod:`neurograph.plots`.
+bare matplotlib ``Figure`` objects with the Agg canvas, as :mod:`neurograph.run.plots`.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from neurograph.atomic import atomic_open, write_text_atomic
-from neurograph.batched_aggregate import aggregate_rows
-from neurograph.export import read_jsonl, run_phases, run_summary
-from neurograph.runfolder import RunFolderError
+from neurograph.studies.aggregate import aggregate_rows
+from neurograph.run.export import read_jsonl, run_phases, run_summary
+from neurograph.run.folder import RunFolderError
 
 __all__ = ["PaperReportError", "Revision", "REVISIONS", "PAPER_FIXED_SIZES", "Output", "find_outputs",
            "write_paper_report"]  # fmt: skip

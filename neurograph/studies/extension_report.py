@@ -1,4 +1,4 @@
-"""Report of a study (see :mod:`neurograph.study`): a markdown table and a figure.
+"""Report of a study (see :mod:`neurograph.studies.extensions`): a markdown table and a figure.
 
 ``report.md``: one row per scenario, the number of seeds, and each measure as
 ``median [q25, q75]`` over seeds. ``report.png``: one panel per measure, one
@@ -18,7 +18,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from neurograph.study import MEASURES, RECOVERY_TOL, RUN_KEYS, aggregate  # noqa: E402
+from neurograph.studies.extensions import MEASURES, RECOVERY_TOL, RUN_KEYS, aggregate  # noqa: E402
 
 __all__ = ["write_report", "report_table"]
 

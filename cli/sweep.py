@@ -1,10 +1,10 @@
 """``neurograph sweep SWEEP.yaml``: run a sweep file, showing progress as plain text.
 
-The library side is split by idea: :mod:`neurograph.sweep_file` (the file and
-its cases), :mod:`neurograph.sweep_run` (running, resuming, progress hooks),
-:mod:`neurograph.sweep_report` (table and figures),
-:mod:`neurograph.sweep_progress` (the text display) and
-:mod:`neurograph.executors` (local pool, in-process, Dask). This module is the
+The library side is split by idea: :mod:`neurograph.studies.sweep_file` (the file and
+its cases), :mod:`neurograph.studies.sweep_run` (running, resuming, progress hooks),
+:mod:`neurograph.studies.sweep_report` (table and figures),
+:mod:`neurograph_cli.sweep_progress` (the text display) and
+:mod:`neurograph.studies.executors` (local pool, in-process, Dask). This module is the
 command: it parses, wires the display and maps errors to exit codes: 0 every
 run finished, 1 some run did not finish or the executor could not start, 2 bad
 sweep file, 130 interrupted. Only the command prints.
@@ -37,17 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m neurograph.sweep SWEEP.yaml [options]``, the same as ``neurograph sweep``."""
+    """``python -m neurograph_cli.sweep SWEEP.yaml [options]``, the same as ``neurograph sweep``."""
     parser = argparse.ArgumentParser(prog="neurograph sweep", description="Run a sweep file (docs/sweeps.md).")
     return run_command(add_arguments(parser).parse_args(argv))
 
 
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the sweep ``args`` describe; prints progress, then where the table and figures are; exit code."""
-    from neurograph.executors import ExecutorError
-    from neurograph.sweep_file import SweepError, load_sweep
-    from neurograph.sweep_progress import TextProgress, is_terminal
-    from neurograph.sweep_run import run_sweep
+    from neurograph.studies.executors import ExecutorError
+    from neurograph.studies.sweep_file import SweepError, load_sweep
+    from neurograph_cli.sweep_progress import TextProgress, is_terminal
+    from neurograph.studies.sweep_run import run_sweep
 
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     settings = {

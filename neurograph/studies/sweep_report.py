@@ -10,7 +10,7 @@ the parameter, with the interquartile range as error bars, only over finished
 runs. One line per setting of the other swept parameters (up to
 :data:`MAX_LINES`; beyond that, all runs at a value are pooled into one line).
 Drawn on a bare matplotlib ``Figure`` with the Agg canvas, as
-:mod:`neurograph.plots` does.
+:mod:`neurograph.run.plots` does.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from neurograph.atomic import atomic_open
-from neurograph.sweep_file import override_text
+from neurograph.studies.sweep_file import override_text
 
 __all__ = ["MAX_LINES", "write_table", "read_table", "write_figures", "numeric_params", "quartiles"]
 

@@ -1,12 +1,12 @@
 """Continue a seeds directory (``run --seeds``) as one batch.
 
-A seeds directory is what :func:`~neurograph.batched.run_seeds` writes: run
+A seeds directory is what :func:`~neurograph.charrnn.trainer.run_seeds` writes: run
 folders ``DIR/seed-<n>/`` and ``DIR/aggregate.json``. :func:`resume_seeds`
 reads every folder's checkpoint, checks them all (scenario, checkpoint, logs,
 a shared optimizer step count) before it changes anything, then cuts each
 unfinished folder's logs back to its checkpoint (as ``neurograph resume``
 does for one run), trains those seeds in one
-:class:`~neurograph.batched.BatchedTrainer` and rewrites the aggregate from
+:class:`~neurograph.charrnn.trainer.BatchedTrainer` and rewrites the aggregate from
 every seed's whole metrics log. Seeds that had finished are not retrained.
 """
 
@@ -16,12 +16,12 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from neurograph.batched import BatchedTrainer
-from neurograph.batched_aggregate import aggregate_rows
-from neurograph.checkpoint import CHECKPOINT
-from neurograph.export import read_jsonl
-from neurograph.reporters import Reporter, ReporterSet
-from neurograph.runfolder import RunFolder, RunFolderError, cut_logs, read_for_resume, write_json_atomic
+from neurograph.charrnn.trainer import BatchedTrainer
+from neurograph.studies.aggregate import aggregate_rows
+from neurograph.run.checkpoint import CHECKPOINT
+from neurograph.run.export import read_jsonl
+from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.folder import RunFolder, RunFolderError, cut_logs, read_for_resume, write_json_atomic
 from neurograph.scenario import Scenario
 
 __all__ = ["is_seeds_dir", "seed_folders", "resume_seeds"]
@@ -57,7 +57,7 @@ def resume_seeds(
 
     ``reporter_for(scenario)`` may add a reporter per trained seed (a progress
     display); ``train(trainer)`` runs the batch (default ``trainer.run()``, as
-    :func:`~neurograph.batched.run_seeds`). Returns the trained seeds' summaries, by seed. Raises
+    :func:`~neurograph.charrnn.trainer.run_seeds`). Returns the trained seeds' summaries, by seed. Raises
     :class:`RunFolderError` for an unusable folder or when every seed has
     finished, ValueError when the seeds cannot continue as one batch (their
     checkpoints were taken at different optimizer steps, say); either way no

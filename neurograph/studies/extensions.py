@@ -4,7 +4,7 @@ Built for the extension experiment (docs/extensions.md): the multiplier
 revision's easy -> hard -> easy switch under each deletion selector, with and
 without inheritance. Each run is an ordinary run folder,
 ``out_dir/<scenario name>/seed-<n>/``, written by the library's
-:class:`~neurograph.train.Trainer` and :class:`~neurograph.runfolder.RunFolder`;
+:class:`~neurograph.charrnn.train.Trainer` and :class:`~neurograph.run.folder.RunFolder`;
 a finished one (``summary.json`` with status ``finished``) is never rerun, an
 interrupted one continues from its checkpoint, so a study can be stopped and
 started again at any time.
@@ -27,7 +27,7 @@ Measures (:func:`measures`) come from a run's metrics rows alone:
 
 Run from the shell::
 
-    python -m neurograph.study scenarios/extensions/*.yaml --seeds 10 --workers 2 --out runs/extensions
+    python -m neurograph.studies.extensions scenarios/extensions/*.yaml --seeds 10 --workers 2 --out runs/extensions
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from neurograph.checkpoint import CHECKPOINT
-from neurograph.reporters import ReporterSet
-from neurograph.runfolder import RunFolder, RunFolderError, open_for_resume, prepare_run_folder
+from neurograph.run.checkpoint import CHECKPOINT
+from neurograph.run.reporters import ReporterSet
+from neurograph.run.folder import RunFolder, RunFolderError, open_for_resume, prepare_run_folder
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
-from neurograph.train import Trainer
+from neurograph.charrnn.train import Trainer
 
 __all__ = [
     "RECOVERY_TOL",
@@ -184,7 +184,7 @@ def run_study(
     ``workers`` processes, one torch thread each; 1 runs in this process.
     ``progress(scenario name, seed, status)`` is called as each run is
     skipped, done or failed. ``batched`` trains every unfinished run in one
-    :class:`~neurograph.batched.BatchedTrainer` (they must share alphabet,
+    :class:`~neurograph.charrnn.trainer.BatchedTrainer` (they must share alphabet,
     optimizer and penalty kind); runs with a checkpoint start over. Raises :class:`StudyError` after the other runs
     finish if any run failed, or before starting if a folder holds another
     scenario.
@@ -259,7 +259,7 @@ def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[
 
 def _execute_batched(todo: list[tuple[Scenario, Path]], progress) -> list[str]:
     """Run ``todo`` as one batch in this process; returns one message per unfinished run."""
-    from neurograph.batched import BatchedTrainer
+    from neurograph.charrnn.trainer import BatchedTrainer
 
     reporters = [RunFolder(prepare_run_folder(folder, scenario, force=True)) for scenario, folder in todo]
     threads = torch.get_num_threads()
@@ -305,7 +305,7 @@ def run_one(scenario: Scenario, folder: Path) -> str:
 # --------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m neurograph.study",
+        prog="python -m neurograph.studies.extensions",
         description="Run scenarios over seeds in parallel, then write report.md and report.png.",
     )
     p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
@@ -319,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the study, write the report, print where it is."""
-    from neurograph.extension_report import write_report
+    from neurograph.studies.extension_report import write_report
 
     args = _parser().parse_args(argv)
     if args.seeds < 1 or args.workers < 1:

@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from neurograph.scenario import Scenario, ScenarioError, load_scenario
-from neurograph.study import MEASURES
+from neurograph.studies.extensions import MEASURES
 
 __all__ = [
     "SUMMARY_METRICS",

@@ -3,7 +3,7 @@
 The batched twin of :mod:`neurograph.compile`. B networks that share an
 alphabet of V characters live in one set of tensors whose neuron axis is
 ``[inputs (V) | outputs (V) | hidden slots (Hc)]`` (the layout of
-:mod:`neurograph.batched_bptt`):
+:mod:`neurograph.charrnn.bptt`):
 
 - ``weight``, ``mask`` (B, N, N) ``[b, target, source]``, N = 2V + Hc
 - ``bias``, ``multiplier``, ``h`` (B, N) (``h``: the hidden state carried between windows)
