@@ -21,7 +21,7 @@ from neurograph.graphml import GraphMLError, read_graphml
 from neurograph.run.reporters import ReporterSet
 from neurograph.run.folder import RunFolder, prepare_run_folder
 from neurograph.scenario import load_scenario
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 from neurograph_cli.main import main
 
 torch.set_num_threads(1)

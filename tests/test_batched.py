@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charrnn.trainer import BatchedTrainer, run_seeds
+from neurograph.charrnn.seeds import run_seeds
 from neurograph.studies.aggregate import aggregate_rows
 from neurograph.charrnn.bptt import KERNELS, Workspace, batched_bptt, batched_logits, mixed_scope
 from neurograph.compile import compile_graph
 from neurograph.charrnn.rnn import bptt
 from neurograph.run.folder import RunFolderError
 from neurograph.scenario import Scenario
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 from test_train import Recorder as TrainRecorder
 
 torch.set_num_threads(1)
@@ -134,7 +134,7 @@ def test_each_member_equals_the_single_run_bptt(scope):
         for _ in range(10):
             t.step()  # away from the initial values
         t.compiled.multiplier[t.compiled.hidden] = torch.linspace(0.4, 1.3, 3, dtype=F64)
-    batch = BatchedTrainer(sc)
+    batch = Trainer(sc)
     nets = batch.nets
     for b, t in enumerate(trainers):  # load each trainer's state into the batch
         pos = torch.tensor(batch.members[b].positions(V))
@@ -218,9 +218,9 @@ def outgoing_members(dtype: str = "float64") -> list[Scenario]:
     ]
 
 
-def run_batched(scenarios: list[Scenario], kernel: str | None = None) -> tuple[BatchedTrainer, list[Recorder]]:
+def run_batched(scenarios: list[Scenario], kernel: str | None = None) -> tuple[Trainer, list[Recorder]]:
     recorders = [Recorder() for _ in scenarios]
-    trainer = BatchedTrainer(scenarios, reporters=recorders, kernel=kernel)
+    trainer = Trainer(scenarios, reporters=recorders, kernel=kernel)
     trainer.run()
     return trainer, recorders
 
@@ -283,7 +283,7 @@ def test_members_equal_single_runs_float32():
 def test_capacity_grows_slots_are_reused_and_tensors_match_the_graph():
     s = scenario(OL1 | {"max_hidden": 12}, {"kind": "rmsprop"}, seed=1, cycles=400)
     fixed = scenario({"kind": "fixed", "hidden": 2, "penalty": "outgoing_l1"}, {"kind": "rmsprop"}, seed=0, cycles=400)
-    trainer = BatchedTrainer([fixed, s])
+    trainer = Trainer([fixed, s])
     assert trainer.capacity == 2
     slots_used, reused = set(), False
     member = trainer.members[1]
@@ -315,7 +315,7 @@ def test_member_checkpoint_resumes_in_a_single_trainer():
     report = {"every": 1, "graph_every": 0, "checkpoint_every": 300}
     s = scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=600, report=report)
     recorder = Recorder()
-    BatchedTrainer([s, scenario(MULT, {"kind": "adagrad"}, seed=1, cycles=400)], reporters=[recorder, None]).run()
+    Trainer([s, scenario(MULT, {"kind": "adagrad"}, seed=1, cycles=400)], reporters=[recorder, None]).run()
     assert sorted(recorder.checkpoints) == [0, 300, 600]
     state, tensors = recorder.checkpoints[300]
     straight = Recorder()
@@ -348,7 +348,7 @@ def test_stop_request_ends_every_member_as_interrupted():
 
     scenarios = multiplier_members(100)[:2]
     recorders = [StopAt(), Recorder()]
-    trainer = BatchedTrainer(scenarios, reporters=recorders)
+    trainer = Trainer(scenarios, reporters=recorders)
     summaries = trainer.run()
     assert [s["status"] for s in summaries] == ["interrupted"] * 2
     assert [s["cycles"] for s in summaries] == [30, 30]
@@ -369,7 +369,7 @@ def test_members_that_cannot_share_a_batch_are_refused(change, message):
     base = scenario(MULT, {"kind": "adagrad"}, seed=0, cycles=10)
     other = Scenario.model_validate(base.model_dump() | change)
     with pytest.raises(ValueError, match=message):
-        BatchedTrainer([base, other])
+        Trainer([base, other])
 
 
 def test_other_alphabets_empty_batches_and_reporter_counts_are_refused(tmp_path):
@@ -379,11 +379,11 @@ def test_other_alphabets_empty_batches_and_reporter_counts_are_refused(tmp_path)
     text_phase = {"task": {"kind": "text", "path": str(text)}, "cycles": 5}
     other = scenario(MULT, {"kind": "adagrad"}, seed=0, phases=[text_phase])
     with pytest.raises(ValueError, match="alphabet"):
-        BatchedTrainer([base, other])
+        Trainer([base, other])
     with pytest.raises(ValueError, match="at least one"):
-        BatchedTrainer([])
+        Trainer([])
     with pytest.raises(ValueError, match="one per scenario"):
-        BatchedTrainer([base], reporters=[Recorder(), Recorder()])
+        Trainer([base], reporters=[Recorder(), Recorder()])
 
 
 # ------------------------------------------------------------ run_seeds

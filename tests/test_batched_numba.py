@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charrnn.trainer import BatchedTrainer
+from neurograph.charrnn.trainer import Trainer
 from neurograph.charrnn.bptt import batched_bptt, mixed_scope, pick_kernel
 from neurograph.kernels.charrnn_bptt import _tanh
 
@@ -126,7 +126,7 @@ def test_kernel_choice():
 def test_trainer_kernels_agree_and_torch_threads_are_restored():
     scenarios = [scenario(MULT | {"scope": s}, {"kind": "adagrad"}, seed=i, cycles=50) for i, s in
                  enumerate(["readout", "all", "readout"])]  # fmt: skip
-    fast, reference = BatchedTrainer(scenarios, kernel="numba"), BatchedTrainer(scenarios, kernel="torch")
+    fast, reference = Trainer(scenarios, kernel="numba"), Trainer(scenarios, kernel="torch")
     torch.set_num_threads(2)
     try:
         for _ in range(50):

@@ -1,4 +1,4 @@
-"""Tests for neurograph.charrnn.resume_seeds: a seeds directory stopped part-way and continued
+"""Tests for neurograph.charrnn.seeds: a seeds directory stopped part-way and continued
 as one batch equals the uninterrupted batch; finished seeds stay as they are; seeds
 that did not stop together are refused before anything changes; ``neurograph resume``.
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurograph.charrnn.trainer import BatchedTrainer
-from neurograph.charrnn.resume_seeds import is_seeds_dir, resume_seeds, seed_folders
+from neurograph.charrnn.trainer import Trainer
+from neurograph.charrnn.seeds import is_seeds_dir, resume_seeds, seed_folders
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario
@@ -72,7 +72,7 @@ def run_batch(scenarios: list[Scenario], root: Path, stop: int | None = None) ->
     for s in scenarios:
         folder = prepare_run_folder(root / f"seed-{s.seed}", s)
         sets.append(ReporterSet([RunFolder(folder), stopper]))
-    trainer = BatchedTrainer(scenarios, reporters=sets)
+    trainer = Trainer(scenarios, reporters=sets)
     stopper.trainer = trainer
     return trainer.run()
 
@@ -109,10 +109,10 @@ def test_restored_batch_holds_each_checkpoint_in_its_slots():
     scenarios = members()
     keep = [LastCheckpoint() for _ in scenarios]
     stopper = StopAt(STOP)
-    trainer = BatchedTrainer(scenarios, reporters=[ReporterSet([k, stopper]) for k in keep])
+    trainer = Trainer(scenarios, reporters=[ReporterSet([k, stopper]) for k in keep])
     stopper.trainer = trainer
     trainer.run()
-    restored = BatchedTrainer(scenarios, checkpoints=[k.saved for k in keep])
+    restored = Trainer(scenarios, checkpoints=[k.saved for k in keep])
     assert restored.optimizer.steps == STOP
     assert restored.capacity == max(m.n_hidden for m in restored.members)
     for b, k in enumerate(keep):
@@ -123,7 +123,7 @@ def test_restored_batch_holds_each_checkpoint_in_its_slots():
         for key in ("compiled_ids", "rng_structure", "rng_init", "tasks", "cycle", "smooth", "adds", "deletes"):
             assert state[key] == k.saved[0][key], key
     with pytest.raises(ValueError, match=r"seed 0\): already finished at cycle 250"):
-        BatchedTrainer([member(0, STOP)], checkpoints=[keep[0].saved])
+        Trainer([member(0, STOP)], checkpoints=[keep[0].saved])
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from neurograph.graphml import read_graphml, write_graphml
 from neurograph.run.reporters import ReporterSet
 from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 
 torch.set_num_threads(1)
 

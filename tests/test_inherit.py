@@ -12,7 +12,7 @@ from neurograph.graphml import read_graphml, write_graphml
 from neurograph.charrnn.inherit import add_inherited, choose_fossil
 from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 
 torch.set_num_threads(1)
 

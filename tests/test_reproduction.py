@@ -24,7 +24,7 @@ def _train(args: tuple[str, int]) -> dict:
 
     from neurograph.run.reporters import Reporter
     from neurograph.scenario import load_scenario
-    from neurograph.charrnn.train import Trainer
+    from neurograph.charrnn.trainer import Trainer
 
     torch.set_num_threads(1)
     path, seed = args

@@ -22,7 +22,7 @@ import torch
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.run.folder import RunFolder, prepare_run_folder
 from neurograph.scenario import load_scenario
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 from neurograph_cli.main import main
 
 torch.set_num_threads(1)

@@ -26,7 +26,7 @@ from neurograph.studies.sweep_file import SweepError, case_id, expand_cases, loa
 from neurograph_cli.sweep_progress import TextProgress
 from neurograph.studies.sweep_report import read_table
 from neurograph.studies.sweep_run import ProgressWatcher, SweepReporter, last_cycle, plan_jobs, run_sweep
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 
 torch.set_num_threads(1)  # in-process runs share pytest's process: one thread, as each pool worker has here
 

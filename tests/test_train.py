@@ -1,4 +1,4 @@
-"""Tests for neurograph.charrnn.train: determinism, structural bookkeeping, loss reporting and phases."""
+"""Tests for neurograph.charrnn.trainer: determinism, structural bookkeeping, loss reporting and phases."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from neurograph.compile import compile_graph, write_back
 from neurograph.run.reporters import Reporter
 from neurograph.charrnn.rnn import forward_logits
 from neurograph.scenario import Scenario, load_scenario
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 
 torch.set_num_threads(1)
 

@@ -1,11 +1,11 @@
-"""One (scenario, seed) of a batched run: everything a Trainer keeps except tensors.
+"""One (scenario, seed) of a char-RNN batch: everything the trainer keeps of a run except tensors.
 
-A :class:`Member` is built exactly as :class:`~neurograph.charrnn.train.Trainer`
+A :class:`Member` is built exactly as :class:`~neurograph.charrnn.trainer.Trainer`
 builds itself: the seed's ``SeedSequence`` split into structure, init and
 task streams (tasks spawn one per phase), the graph built from the init
 stream, one character read ahead from the first task. It owns its graph,
 rule, penalty, counters, reporters and the map from its hidden neuron ids to
-slots of the batch's padded tensors; :class:`~neurograph.charrnn.trainer.BatchedTrainer`
+slots of the batch's padded tensors; :class:`~neurograph.charrnn.trainer.Trainer`
 owns the tensors and sequences the cycle. :meth:`Member.restore` continues it
 from a checkpoint in :meth:`Trainer.state`'s format, as :meth:`Trainer.restore`.
 """
@@ -36,20 +36,21 @@ class Member(RunState):
 
     def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Graph, RNG and task states and counters of a :meth:`Trainer.state` checkpoint;
-        hidden neurons take slots 0..H-1 by id (the tensors are the batch's to load)."""
+        hidden neurons take their saved slots (checkpoints without slots: 0..H-1 by
+        id). The tensors are the batch's to load."""
         self.graph = graph_from_state(state, tensors)
         self.io_ids = self.graph.ids("input") + self.graph.ids("output")
         self.restore_bookkeeping(state)
-        self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}
+        hidden = self.graph.ids("hidden")
+        slots = state.get("slots", list(range(len(hidden))))
+        if len(slots) != len(hidden) or len(set(slots)) != len(slots) or min(slots, default=0) < 0:
+            raise ValueError("checkpoint's slots do not match its hidden neurons")
+        self.slot_of = dict(zip(hidden, (int(k) for k in slots)))
         self.refresh_hidden()
         if self.compiled_ids() != state["compiled_ids"]:
             raise ValueError("checkpoint's compiled order does not match its graph")
 
     # ------------------------------------------------------------ queries
-    @property
-    def finished(self) -> bool:
-        return self.cycle >= self.total_cycles
-
     @property
     def n_hidden(self) -> int:
         return len(self.hidden_ids)

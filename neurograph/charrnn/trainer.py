@@ -1,85 +1,92 @@
-"""Many runs of the char-RNN trained in one tensor program.
+"""The char-RNN trainer: B >= 1 runs trained in one tensor program.
 
-:class:`BatchedTrainer` trains B (scenario, seed) members at once. Each
-member is a :class:`~neurograph.charrnn.member.Member`: its own graph, RNG
-streams (the single run's ``SeedSequence`` split), tasks, rule, penalty,
-events and reporters. Their weights live in the padded batch tensors of
-:class:`~neurograph.charrnn.padded.PaddedNets`, and per cycle:
+A single run is a batch of one. :class:`Trainer` trains B (scenario, seed)
+members at once. Each member is a :class:`~neurograph.charrnn.member.Member`:
+its own graph, RNG streams (the seed's ``SeedSequence`` split), tasks, rule,
+penalty, events and reporters. Their weights live in the padded batch tensors
+of :class:`~neurograph.charrnn.padded.PaddedNets`, and per cycle:
 
 1. each member reads its window: (B, T) input and target indices;
 2. one batched BPTT (:mod:`neurograph.charrnn.bptt`; on the CPU one
-   numba-compiled call, :mod:`neurograph.kernels.charrnn_bptt`), the penalties'
-   gradient terms, one optimizer step and the post-update steps, all over the batch;
+   numba-compiled call, :mod:`neurograph.kernels.charrnn_bptt`), then the
+   penalties' gradient terms, the optimizer step, the post-update steps and
+   the threshold scores (:mod:`neurograph.charrnn.penalties`; on the CPU one
+   compiled pass, :mod:`neurograph.kernels.charrnn_update`);
 3. losses and scores go to numpy once;
 4. each member, in turn, smooths its loss and asks its rule to decide with
-   its hidden ids in ascending order (so its RNG draws are the single run's);
-   a plan is applied as :class:`~neurograph.charrnn.train.Trainer` applies it: write
-   back that member's slice, edit its graph, copy each new neuron's row and
-   column into a free slot (memories there start at ``memory_init``, survivors
-   keep theirs).
+   its hidden ids in ascending order; a plan writes back that member's
+   deleted neurons, edits its graph and copies each new neuron's row and
+   column into a free slot (memories there start at ``memory_init``,
+   survivors keep theirs).
 
-A member's structural events and losses are therefore those of the single run
-of the same scenario and seed, up to float summation order (its slots are not
-in the single run's order). Members may differ in tasks, phases, sizes and
-rule parameters; they must share alphabet, window, dtype, device, optimizer
-and penalty kind. Capacity grows when a member needs a slot; members that
-finish leave the batch, and the slots are repacked when many stand empty.
+Members may differ in tasks, phases, sizes and rule parameters; they must
+share alphabet, window, dtype, device, optimizer and penalty kind. Capacity
+grows when a member needs a slot; members that finish leave the batch, and
+the slots are repacked when many stand empty. The sequence of a run (reports,
+checkpoints, the finish, stop requests) is :func:`neurograph.run.loop.run_loop`'s.
 
-Checkpoints are written per member in :meth:`Trainer.state`'s format, so any
-member's run folder can be resumed by ``neurograph resume`` on its own, and a
-batch built with ``checkpoints=`` continues members together (they must share
-the optimizer's step count; :mod:`neurograph.charrnn.resume_seeds` resumes a seeds
-directory this way).
-:func:`run_seeds` runs one scenario over many seeds into run folders and
-writes their aggregate (:mod:`neurograph.studies.aggregate`).
+Checkpoints are per member (:meth:`Trainer.state`): graph, RNG and task
+states, counters, the member's tensors in compiled order (inputs, outputs,
+hidden by id), its slots and the batch's capacity, so that a resumed batch
+lays its tensors out as the uninterrupted one did and continues bit for bit.
+Any member's run folder can be resumed on its own, and a trainer built with
+``checkpoints=`` continues members together (they must share the optimizer's
+step count).
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import torch
 
-from neurograph.studies.aggregate import aggregate_rows
 from neurograph.charrnn.bptt import Workspace, batched_bptt, mixed_scope, pick_kernel
 from neurograph.charrnn.member import Member
 from neurograph.charrnn.padded import PaddedNets
 from neurograph.charrnn.batched_penalty import BatchedPenalty
-from neurograph.compile import resolve_device
+from neurograph.device import DTYPES as _DTYPES, resolve_device
 from neurograph.optim import build_optimizer
-from neurograph.run.reporters import Reporter, ReporterSet
-from neurograph.run.folder import RunFolder, prepare_run_folder, write_json_atomic
+from neurograph.graph import Graph
+from neurograph.run.loop import run_loop
+from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario
 
-__all__ = ["BatchedTrainer", "run_seeds", "REPACK_EVERY"]
+__all__ = ["Trainer", "REPACK_EVERY", "CHARRNN_VOCABULARY"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# How reporters speak of a char-RNN run.
+CHARRNN_VOCABULARY = {"cycle": "cycle", "cycles": "cycles", "loss_unit": "nats/char", "size": "hidden"}
+
 REPACK_EVERY = 1000  # cycles between checks for empty slots to repack (a repack copies every tensor once)
 
 
-class BatchedTrainer:
-    """B runs trained together; :meth:`run` trains each to the end of its last phase.
+class Trainer:
+    """B >= 1 char-RNN runs trained together; :meth:`run` trains each to the end of its last phase.
 
+    scenarios: one scenario (a single run; :meth:`run` returns its summary) or a
+    list (a batch; :meth:`run` returns the summaries in order). reporters: one
+    per scenario (a single reporter for a single scenario), or None.
     kernel: the BPTT kernel, ``"numba"``, ``"torch"`` or None for numba on the CPU
     (:func:`~neurograph.charrnn.bptt.pick_kernel`).
-    checkpoints: per member, None (start at cycle 0) or the ``(state, tensors)`` of a
-    :meth:`Trainer.state` checkpoint to continue from (as :meth:`Trainer.restore`).
-    The batch shares one optimizer step count, so every member must continue from
-    the same ``optimizer_steps`` (members that stopped together do), and none may
-    have finished already; otherwise ValueError.
+    checkpoints (checkpoint for a single scenario): per member, None (start at cycle 0) or the ``(state, tensors)`` of a
+    :meth:`state` checkpoint to continue from. The batch shares one optimizer step
+    count, so every member must continue from the same ``optimizer_steps``
+    (members that stopped together do); otherwise ValueError. A member restored
+    at its last cycle (a run stopped while finishing) only finishes.
     """
 
     def __init__(
         self,
-        scenarios: list[Scenario],
+        scenarios: Scenario | list[Scenario],
         *,
-        reporters: list[Reporter] | None = None,
+        reporters: Reporter | list[Reporter | None] | None = None,
         kernel: str | None = None,
         checkpoints: list[tuple[dict, dict[str, torch.Tensor]] | None] | None = None,
+        checkpoint: tuple[dict, dict[str, torch.Tensor]] | None = None,
     ) -> None:
+        self.single = isinstance(scenarios, Scenario)
+        if self.single:
+            scenarios, reporters, checkpoints = [scenarios], [reporters], [checkpoint]
+        elif checkpoint is not None:
+            raise ValueError("checkpoint= is for a single scenario; a batch takes checkpoints=")
         _check_shared(scenarios)
         if reporters is not None and len(reporters) != len(scenarios):
             raise ValueError(f"reporters: one per scenario expected, got {len(reporters)} for {len(scenarios)}")
@@ -93,9 +100,10 @@ class BatchedTrainer:
         self.device, self.dtype = resolve_device(first.device), _DTYPES[first.dtype]
         self.optimizer = build_optimizer(first.optimizer)
         self.optimizer.steps = _shared_steps(self.members, checkpoints)
-        self.kernel = pick_kernel(kernel, self.device)  # the BPTT kernel (batched_bptt.pick_kernel)
+        self.kernel = pick_kernel(kernel, self.device)  # the BPTT kernel (bptt.pick_kernel)
         self.running = list(self.members)  # batch row b holds running[b]
-        capacity = max(m.n_hidden for m in self.members)
+        saved = [c[0].get("capacity", 0) for c in checkpoints if c is not None]
+        capacity = max([m.n_hidden for m in self.members] + [m.free_slot() for m in self.members] + saved)
         self.nets = PaddedNets(len(self.members), self.n_chars, capacity, dtype=self.dtype, device=self.device,
                                optimizer=self.optimizer)  # fmt: skip
         for b, (m, checkpoint) in enumerate(zip(self.members, checkpoints)):
@@ -110,9 +118,7 @@ class BatchedTrainer:
         self._chars = np.zeros((len(self.members), self.window + 1), dtype=np.int64)  # (B, T + 1) reused
         self._workspace = Workspace()
         self._scores: np.ndarray | None = None  # (B, Hc) after this cycle's structural steps, when asked
-        self._session: tuple[float, list[float]] | None = None
-        self._stop_requested = False
-        self.summaries: dict[int, dict] = {}  # member index -> summary
+        self.stop_requested = False
 
     def _load_trained(self, b: int, tensors: dict[str, torch.Tensor]) -> None:
         m = self.members[b]
@@ -122,6 +128,30 @@ class BatchedTrainer:
             raise ValueError(f"member {b} ({_name(m)}): checkpoint tensors do not fit its graph ({e})") from None
 
     # -------------------------------------------------------------- queries
+    @property
+    def reporters(self) -> Reporter:
+        """A single run's reporters (set them before :meth:`run`)."""
+        return self._single().reporters
+
+    @reporters.setter
+    def reporters(self, reporters: Reporter) -> None:
+        self._single().reporters = reporters
+
+    @property
+    def run_state(self) -> Member:
+        """A single run's member: its graph, tasks, counters and rule."""
+        return self._single()
+
+    @property
+    def graph(self) -> Graph:
+        """A single run's graph (trained values are written back at snapshots and :meth:`write_back`)."""
+        return self._single().graph
+
+    def _single(self) -> Member:
+        if len(self.members) != 1:
+            raise ValueError(f"a batch of {len(self.members)} runs has no single run; use trainer.members")
+        return self.members[0]
+
     @property
     def capacity(self) -> int:
         """Hidden slots per member in the padded tensors."""
@@ -177,6 +207,8 @@ class BatchedTrainer:
             m.record_loss(loss)
         for b in self._growing:
             self._structural_step(b, rows[b], host[b, 1:])
+        if rows[0].cycle % REPACK_EVERY == 0:
+            self._maybe_repack()
         return host[:, 0]
 
     def _to_host(self, loss: torch.Tensor) -> np.ndarray:
@@ -251,9 +283,9 @@ class BatchedTrainer:
         self._scores = None
 
     # ---------------------------------------------------------- persistence
-    def member_state(self, b: int) -> tuple[dict, dict[str, torch.Tensor]]:
-        """Running member ``b``'s state in :meth:`Trainer.state`'s format (resumable by a Trainer)."""
-        m, nets = self.running[b], self.nets
+    def state(self, m: Member) -> tuple[dict, dict[str, torch.Tensor]]:
+        """Running member ``m``'s checkpoint: (JSON-able dict, tensors in compiled order)."""
+        b, nets = self.running.index(m), self.nets
         pos = torch.tensor(m.positions(self.n_chars), dtype=torch.int64, device=self.device)
         square = lambda t: t[b].index_select(0, pos).index_select(1, pos).clone()  # noqa: E731
         graph_state, graph_arrays = m.graph.to_state()
@@ -269,145 +301,58 @@ class BatchedTrainer:
         for name, memories in self.optimizer.state.items():
             for key, mem in memories.items():
                 tensors[f"optimizer.{name}.{key}"] = square(mem) if key == "weight" else mem[b, pos].clone()
-        state = m.bookkeeping_state(self._elapsed(m))
-        state.update(graph=graph_state, compiled_ids=m.compiled_ids(), optimizer_steps=self.optimizer.steps)
+        state = m.bookkeeping_state(m.wall)
+        state.update(
+            graph=graph_state,
+            compiled_ids=m.compiled_ids(),
+            optimizer_steps=self.optimizer.steps,
+            slots=m.hidden_slots.tolist(),  # the layout the kernel's sums follow
+            capacity=nets.capacity,
+        )
         return state, tensors
 
-    def write_back(self, b: int) -> None:
-        """Copy running member ``b``'s trained values into its graph."""
-        m = self.running[b]
-        self.nets.write_back(b, m.graph, m.compiled_ids(), m.positions(self.n_chars))
+    def write_back(self, m: Member | None = None) -> None:
+        """Copy running member ``m``'s (default: the single run's) trained values into its graph."""
+        m = self._single() if m is None else m
+        self.nets.write_back(self.running.index(m), m.graph, m.compiled_ids(), m.positions(self.n_chars))
 
     # --------------------------------------------------------------- running
-    def run(self) -> list[dict]:
-        """Train every member to its end (or until a stop request); returns the summaries in order."""
-        t0 = time.perf_counter()
-        self._session = (t0, [m.wall for m in self.members])
-        for b, m in enumerate(self.running):
-            m.reporters.start(m.info(str(self.device)))
-            m.tick = (t0, m.cycle)
-            if m.cycle == 0:
-                self._checkpoint(b)  # a run folder is resumable from its first moment
-        start_cycles = [m.cycle for m in self.members]
-        try:
-            while self.running and not self._stop_requested:
-                self.step()
-                self._report()
-                done = [b for b, m in enumerate(self.running) if m.finished]
-                if done:
-                    self._finish(done, "finished", start_cycles)
-                elif self.running[0].cycle % REPACK_EVERY == 0:
-                    self._maybe_repack()
-            if self.running:  # stop requested
-                self._finish(list(range(len(self.running))), "interrupted", start_cycles)
-        except KeyboardInterrupt:  # raised mid-cycle: each member's last checkpoint stays the valid one
-            scores = self.scores()
-            for b, m in enumerate(self.running):
-                m.wall = self._elapsed(m)
-                m.reporters.end(m.summary("interrupted", 0.0, scores[b]))
-            raise
-        return [self.summaries[i] for i in range(len(self.members)) if i in self.summaries]
+    def run(self) -> dict | list[dict]:
+        """Train every member to its end (or until a stop request); returns the
+        summary (one scenario) or the summaries in order (a list)."""
+        summaries = run_loop(self)
+        return summaries[0] if self.single and summaries else summaries
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop every member after the current cycle (safe from a signal handler)."""
-        self._stop_requested = True
+        self.stop_requested = True
 
-    def _report(self) -> None:
-        """Phase ends, metrics rows, snapshots and checkpoints due this cycle, as Trainer.run."""
-        for b, m in enumerate(self.running):
-            report, cycle = m.scenario.report, m.cycle
-            if cycle in m.phase_ends:
-                m.record_phase_end()
-            if cycle % report.every == 0 or cycle == m.total_cycles:
-                now = time.perf_counter()
-                rate = (cycle - m.tick[1]) / max(now - m.tick[0], 1e-9)
-                m.tick = (now, cycle)
-                m.reporters.metrics(m.metrics_row(rate, self.scores()[b]))
-            if report.graph_every and cycle % report.graph_every == 0 and cycle < m.total_cycles:
-                self._snapshot(b, final=False)
-            if report.checkpoint_every and cycle % report.checkpoint_every == 0:
-                self._checkpoint(b)
+    def advance(self) -> bool:
+        self.step()
+        return True
 
-    def _finish(self, rows: list[int], status: str, start_cycles: list[int]) -> None:
-        """End members ``rows`` as Trainer.run ends (checkpoint, final snapshot, summary), then drop them."""
-        for b in rows:
-            m = self.running[b]
-            self._checkpoint(b)
-            m.wall = self._elapsed(m)
-            self._snapshot(b, final=True)
-            index = self.members.index(m)
-            seconds = max(time.perf_counter() - self._session[0], 1e-9)
-            summary = m.summary(status, (m.cycle - start_cycles[index]) / seconds, self.scores()[b])
-            m.reporters.end(summary)
-            self.summaries[index] = summary
-        keep = [b for b in range(len(self.running)) if b not in rows]
+    def info(self, m: Member) -> dict:
+        return {**m.info(str(self.device)), "vocabulary": CHARRNN_VOCABULARY}
+
+    def record_phase_end(self, m: Member) -> None:
+        m.record_phase_end()
+
+    def metrics_row(self, m: Member, cycles_per_s: float) -> dict:
+        return m.metrics_row(cycles_per_s, self.scores()[self.running.index(m)])
+
+    def snapshot(self, m: Member, final: bool) -> None:
+        self.write_back(m)
+        m.reporters.snapshot(m.cycle, m.graph, m.reserve_ids(self.scores()[self.running.index(m)]), final)
+
+    def summary(self, m: Member, status: str, cycles_per_s: float) -> dict:
+        return m.summary(status, cycles_per_s, self.scores()[self.running.index(m)])
+
+    def leave(self, members: list[Member]) -> None:
+        keep = [b for b, m in enumerate(self.running) if m not in members]
         if keep:
             self._repack(keep)
         else:
             self.running = []
-
-    def _checkpoint(self, b: int) -> None:
-        m = self.running[b]
-        state, tensors = self.member_state(b)
-        m.reporters.checkpoint(m.cycle, state, tensors)
-
-    def _snapshot(self, b: int, *, final: bool) -> None:
-        m = self.running[b]
-        self.write_back(b)
-        m.reporters.snapshot(m.cycle, m.graph, m.reserve_ids(self.scores()[b]), final)
-
-    def _elapsed(self, m: Member) -> float:
-        if self._session is None:
-            return m.wall
-        start, before = self._session
-        return before[self.members.index(m)] + time.perf_counter() - start
-
-
-def run_seeds(
-    scenario: Scenario,
-    seeds: list[int],
-    out_root: Path,
-    *,
-    force: bool = False,
-    reporter_for: Callable[[Scenario], Reporter] | None = None,
-    train: Callable[[BatchedTrainer], list[dict]] | None = None,
-) -> list[dict]:
-    """Run ``scenario`` for each seed, batched, into run folders ``out_root/seed-<n>/``.
-
-    Each folder is an ordinary run folder (``prepare_run_folder`` + ``RunFolder``);
-    ``reporter_for(seeded scenario)`` may add a reporter per member (a progress
-    display); ``train(trainer)`` runs the batch (default ``trainer.run()``; the
-    command line's turns Ctrl-C into :meth:`BatchedTrainer.request_stop`).
-    Writes ``out_root/aggregate.json``: median and inter-quartile range over
-    seeds of the loss and the hidden size at each metrics cycle
-    (:func:`~neurograph.studies.aggregate.aggregate_rows`). Returns the
-    members' summaries in the order of ``seeds``.
-    """
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {seeds}")
-    out_root = Path(out_root)
-    scenarios = [scenario.model_copy(update={"seed": int(s)}) for s in seeds]
-    collectors = [_Rows() for _ in seeds]
-    sets = []
-    for s, rows in zip(scenarios, collectors):
-        folder = prepare_run_folder(out_root / f"seed-{s.seed}", s, force=force)
-        extra = [reporter_for(s)] if reporter_for is not None else []
-        sets.append(ReporterSet([RunFolder(folder), rows, *extra]))
-    trainer = BatchedTrainer(scenarios, reporters=sets)
-    summaries = train(trainer) if train is not None else trainer.run()
-    aggregate = aggregate_rows({s.seed: rows.rows for s, rows in zip(scenarios, collectors)})
-    write_json_atomic(out_root / "aggregate.json", {"scenario": scenario.name, **aggregate})
-    return summaries
-
-
-class _Rows(Reporter):
-    """Keeps a member's metrics rows for the aggregate."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-
-    def metrics(self, row):
-        self.rows.append(row)
 
 
 def _restore_members(members: list[Member], checkpoints: list | None) -> list:
@@ -424,8 +369,6 @@ def _restore_members(members: list[Member], checkpoints: list | None) -> list:
             raise ValueError(
                 f"member {i} ({_name(m)}): checkpoint does not fit its scenario ({type(e).__name__}: {e})"
             ) from None
-        if m.finished:
-            raise ValueError(f"member {i} ({_name(m)}): already finished at cycle {m.cycle}; leave it out of the batch")
     return checkpoints
 
 

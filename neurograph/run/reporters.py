@@ -23,13 +23,16 @@ class Reporter:
         """Run begins (or resumes): scenario name, seed, total cycles, phases."""
 
     def metrics(self, row: dict) -> None:
-        """One metrics row (see :mod:`neurograph.charrnn.train` for the fields)."""
+        """One metrics row (see :mod:`neurograph.charrnn.trainer` for the fields)."""
 
     def events(self, events: list[Event]) -> None:
         """Structural events since the previous call."""
 
     def snapshot(self, cycle: int, graph: Graph, reserve: list[int], final: bool) -> None:
         """The graph after a write-back (read it now, do not keep it)."""
+
+    def connectome(self, cycle: int, graph: Graph, analysis, final: bool) -> None:
+        """A URN snapshot's analysis (active network, layers), with the graph it describes (do not keep it)."""
 
     def checkpoint(self, cycle: int, state: dict, tensors: dict) -> None:
         """The run's full state at ``cycle`` (see :meth:`Trainer.state`), to persist now."""
@@ -62,6 +65,10 @@ class ReporterSet(Reporter):
     def snapshot(self, cycle, graph, reserve, final):
         for r in self.reporters:
             r.snapshot(cycle, graph, reserve, final)
+
+    def connectome(self, cycle, graph, analysis, final):
+        for r in self.reporters:
+            r.connectome(cycle, graph, analysis, final)
 
     def checkpoint(self, cycle, state, tensors):
         for r in self.reporters:

@@ -15,10 +15,11 @@ A run is a pure function of (scenario, seed): ``np.random.SeedSequence(seed)``
 is split into streams for weight initialisation (a ``torch.Generator``),
 minibatch order (another) and each phase's data.
 
-Checkpoints (:meth:`URNTrainer.state`, through the reporters' ``checkpoint``
-hook, as :mod:`neurograph.charrnn.train`): at epoch 0, every ``report.checkpoint_every``
-epochs, at the
-end and when a stop request ends the run. A stop request is honoured between
+The sequence of a run (metrics rows, snapshots, checkpoints at epoch 0, every
+``report.checkpoint_every`` epochs and at the end, the finish, stop requests)
+is :func:`neurograph.run.loop.run_loop`'s; this trainer is its engine with one
+member, itself. Each snapshot's analysis reaches the reporters through their
+``connectome`` hook. A stop request is honoured between
 minibatches: the unfinished epoch's progress (its minibatch order, position,
 peak activities and running sums) is part of the state, so a resumed run
 finishes that epoch exactly as an uninterrupted one would. The datasets are not
@@ -44,11 +45,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurograph.compile import compile_graph, resolve_device, sync, write_back
+from neurograph.compile import compile_graph, sync, write_back
+from neurograph.device import DTYPES as _DTYPES, resolve_device
 from neurograph.run.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
+from neurograph.run.loop import run_loop
 from neurograph.run.reporters import Reporter, ReporterSet
-from neurograph.run.session import Session
 from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
 from neurograph.urn.backprop import Workspace, loss_and_gradients
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
@@ -57,9 +59,11 @@ from neurograph.urn.geometry import lattice_for, place_neurons, vector_grid
 from neurograph.urn.model import SPARSE_BELOW, Dynamics, build_urn_graph, correct, forward, weight_coefficients
 from neurograph.urn.scenario import URNScenario
 
-__all__ = ["URNTrainer", "make_dataset", "DELETE_REASON"]
+__all__ = ["URNTrainer", "make_dataset", "DELETE_REASON", "URN_VOCABULARY"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# How reporters speak of a URN run.
+URN_VOCABULARY = {"cycle": "epoch", "cycles": "epochs", "loss_unit": "nats/sample", "size": "active"}
+
 DELETE_REASON = "inactive"
 # Counters saved in checkpoints besides graph, tensors and generator states.
 _COUNTERS = ("cycle", "deletes", "wall", "last", "phase_results")
@@ -89,10 +93,19 @@ def _torch_generator(seq: np.random.SeedSequence) -> torch.Generator:
     return torch.Generator().manual_seed(int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1)))
 
 
-class URNTrainer(Session):
-    """One run of a URN scenario; :meth:`run` trains every phase and returns the summary."""
+class URNTrainer:
+    """One run of a URN scenario; :meth:`run` trains every phase and returns the summary.
 
-    def __init__(self, scenario: URNScenario, *, reporters: Reporter | None = None) -> None:
+    checkpoint: the ``(state, tensors)`` of a :meth:`state` checkpoint to continue from.
+    """
+
+    def __init__(
+        self,
+        scenario: URNScenario,
+        *,
+        reporters: Reporter | None = None,
+        checkpoint: tuple[dict, dict[str, torch.Tensor]] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.reporters = reporters or ReporterSet()
         s_init, s_batch, s_data = np.random.SeedSequence(scenario.seed).spawn(3)
@@ -120,6 +133,11 @@ class URNTrainer(Session):
         self.phase_results: list[dict] = []
         self._epoch: dict | None = None  # progress through an unfinished epoch (see train_epoch)
         self._workspace = Workspace()  # the (S, S) gradient buffer, kept between steps
+        self.running = [self]  # the run loop's members: this run
+        self.stop_requested = False
+        self._last_epoch: dict | None = None
+        if checkpoint is not None:
+            self.restore(*checkpoint)
 
     # -------------------------------------------------------------- building
     def _build_graph(self, generator: torch.Generator):
@@ -238,7 +256,7 @@ class URNTrainer(Session):
             self._epoch = {"order": order, "peak": peak, "start": 0, "ce": 0.0, "total": 0.0, "right": 0, "seconds": 0.0}
         e = self._epoch
         t0 = time.perf_counter()
-        while e["start"] < n and not self._stop_requested:
+        while e["start"] < n and not self.stop_requested:
             idx = e["order"][e["start"] : e["start"] + batch]
             terms, states = self.step(split.x[idx], split.y[idx])
             with torch.no_grad():
@@ -285,7 +303,7 @@ class URNTrainer(Session):
         return due
 
     # -------------------------------------------------------------- running
-    def info(self) -> dict:
+    def info(self, member=None) -> dict:
         s = self.scenario
         rule = f"urn {s.network.update}" + (" + deletion" if s.deletion.enabled else "")
         starts = [0] + self.phase_ends[:-1]
@@ -297,6 +315,7 @@ class URNTrainer(Session):
             "rule": rule,
             "device": str(self.device),
             "unit": "epoch",  # what a "cycle" counts in rows and summaries
+            "vocabulary": URN_VOCABULARY,
             "loss_unit": "nats/sample",
             "size": self.compiled.n,
             "phases": [
@@ -305,7 +324,11 @@ class URNTrainer(Session):
             ],
         }
 
-    def metrics_row(self, epoch: dict, test_accuracy: float, cycles_per_s: float) -> dict:
+    def metrics_row(self, member, cycles_per_s: float) -> dict:
+        """The last epoch's row, with test accuracy and structure measured now."""
+        epoch = self._last_epoch
+        self.current_analysis()
+        test_accuracy = self.test_accuracy()
         phase = self.phase_index(self.cycle - 1)
         return {
             "cycle": self.cycle,
@@ -329,47 +352,28 @@ class URNTrainer(Session):
 
     def run(self) -> dict:
         """Train every phase (or until :meth:`request_stop`); returns the summary."""
-        report = self.scenario.report
-        checkpoint_every = report.checkpoint_every
-        self.reporters.start(self.info())
-        status = "finished"
-        t0 = tick = self.start_session()
-        c0 = tick_cycle = self.cycle
-        if self.cycle == 0 and self._epoch is None:
-            self.checkpoint()  # a run folder is resumable from its first moment
-        while self.cycle < self.total_cycles:
-            epoch = None if self._stop_requested else self.train_epoch()
-            if epoch is None:
-                status = "interrupted"
-                break
-            self.last = {k: v for k, v in epoch.items() if k != "peak"}
-            if self.scenario.deletion.enabled:
-                self.delete_silent(epoch["peak"])
-            at_end = self.cycle in self.phase_ends
-            if self.cycle % report.every == 0 or at_end:
-                self.current_analysis()
-                test = self.test_accuracy()
-                now = time.perf_counter()
-                rate = (self.cycle - tick_cycle) / max(now - tick, 1e-9)
-                tick, tick_cycle = now, self.cycle
-                self.reporters.metrics(self.metrics_row(epoch, test, rate))
-            if at_end:
-                self._record_phase_end()
-            if report.graph_every and self.cycle % report.graph_every == 0 and self.cycle < self.total_cycles:
-                self.snapshot()
-            if checkpoint_every and self.cycle % checkpoint_every == 0:
-                self.checkpoint()
-        self.checkpoint()
-        self.wall = self.elapsed()
-        summary = self.summary(status, (self.cycle - c0) / max(time.perf_counter() - t0, 1e-9))
-        self.snapshot(final=True)
-        self.reporters.end(summary)
-        return summary
+        return run_loop(self)[0]
 
+    def request_stop(self) -> None:
+        """Stop at the next minibatch boundary (safe from a signal handler)."""
+        self.stop_requested = True
 
+    def advance(self) -> bool:
+        """One epoch and its deletions; False when a stop request cut the epoch short."""
+        epoch = self.train_epoch()
+        if epoch is None:
+            return False
+        self.last = {k: v for k, v in epoch.items() if k != "peak"}
+        self._last_epoch = epoch
+        if self.scenario.deletion.enabled:
+            self.delete_silent(epoch["peak"])
+        return True
+
+    def leave(self, members: list) -> None:
+        self.running = []
 
     # ----------------------------------------------------------- persistence
-    def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+    def state(self, member=None) -> tuple[dict, dict[str, torch.Tensor]]:
         """Everything needed to continue exactly: (JSON-able dict, tensors)."""
         network, tensors = network_state(self.graph, self.compiled, self.optimizer)
         tensors["g_batch"] = self.g_batch.get_state()  # (5056,) uint8, the minibatch-order generator
@@ -377,7 +381,7 @@ class URNTrainer(Session):
         state.update(
             scenario=self.scenario.name,
             seed=self.scenario.seed,
-            wall=self.elapsed(),
+            wall=self.wall,
             **network,
             streak=[[i, k] for i, k in self.tracker.streak.items()],  # consecutive inactive epochs by id
             epoch=None,
@@ -405,19 +409,11 @@ class URNTrainer(Session):
         self.coefficients = self._coefficients()
         self.analysis, self.analysed_at = None, -1
 
-    def checkpoint(self) -> None:
-        state, tensors = self.state()
-        self.reporters.checkpoint(self.cycle, state, tensors)
-
-    def snapshot(self, final: bool = False) -> None:
-        """Write back, then hand reporters the graph and (to those with a ``connectome`` hook) the analysis."""
+    def snapshot(self, member=None, final: bool = False) -> None:
+        """Write back, then hand reporters the graph and its analysis."""
         write_back(self.compiled, self.graph)
         self.reporters.snapshot(self.cycle, self.graph, [], final)
-        analysis = self.current_analysis()
-        for r in _members(self.reporters):
-            hook = getattr(r, "connectome", None)
-            if hook is not None:
-                hook(self.cycle, self.graph, analysis, final)
+        self.reporters.connectome(self.cycle, self.graph, self.current_analysis(), final)
 
     def ablation(self, phase: int | None = None) -> dict:
         """Golkar's check on the phase's test set, two ways.
@@ -435,8 +431,9 @@ class URNTrainer(Session):
             "synapses": check(active_synapses(c, analysis.active, self.scenario.analysis.weight_threshold)),
         }
 
-    def _record_phase_end(self) -> None:
+    def record_phase_end(self, member=None) -> None:
         phase = self.phase_index(self.cycle - 1)
+        self.current_analysis()
         tests = [self.test_accuracy(p) for p in range(phase + 1)]
         self.phase_results.append(
             {
@@ -453,7 +450,7 @@ class URNTrainer(Session):
             }
         )
 
-    def summary(self, status: str, cycles_per_s: float) -> dict:
+    def summary(self, member, status: str, cycles_per_s: float) -> dict:
         analysis = self.current_analysis()
         phase = self.last_phase()
         return {
@@ -483,10 +480,3 @@ class URNTrainer(Session):
 
 def _task_name(task) -> str:
     return "bar-pairs" if task.kind == "bars" and task.pairs else task.kind
-
-
-def _members(reporter: Reporter) -> list[Reporter]:
-    """Leaf reporters of a (possibly nested) ReporterSet."""
-    if isinstance(reporter, ReporterSet):
-        return [leaf for r in reporter.reporters for leaf in _members(r)]
-    return [reporter]

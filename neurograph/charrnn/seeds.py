@@ -1,30 +1,32 @@
-"""Continue a seeds directory (``run --seeds``) as one batch.
+"""Many seeds of one scenario as one batch: ``run --seeds`` and its resume.
 
-A seeds directory is what :func:`~neurograph.charrnn.trainer.run_seeds` writes: run
+:func:`run_seeds` trains a scenario over seeds in one
+:class:`~neurograph.charrnn.trainer.Trainer` into a seeds directory: run
 folders ``DIR/seed-<n>/`` and ``DIR/aggregate.json``. :func:`resume_seeds`
 reads every folder's checkpoint, checks them all (scenario, checkpoint, logs,
 a shared optimizer step count) before it changes anything, then cuts each
 unfinished folder's logs back to its checkpoint (as ``neurograph resume``
 does for one run), trains those seeds in one
-:class:`~neurograph.charrnn.trainer.BatchedTrainer` and rewrites the aggregate from
+:class:`~neurograph.charrnn.trainer.Trainer` and rewrites the aggregate from
 every seed's whole metrics log. Seeds that had finished are not retrained.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Callable
 
-from neurograph.charrnn.trainer import BatchedTrainer
+from neurograph.charrnn.trainer import Trainer
 from neurograph.studies.aggregate import aggregate_rows
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.export import read_jsonl
 from neurograph.run.reporters import Reporter, ReporterSet
-from neurograph.run.folder import RunFolder, RunFolderError, cut_logs, read_for_resume, write_json_atomic
+from neurograph.run.folder import RunFolder, RunFolderError, cut_logs, prepare_run_folder, read_for_resume, write_json_atomic
 from neurograph.scenario import Scenario
 
-__all__ = ["is_seeds_dir", "seed_folders", "resume_seeds"]
+__all__ = ["is_seeds_dir", "seed_folders", "run_seeds", "resume_seeds"]
 
 _SEED_FOLDER = re.compile(r"seed-(\d+)")
 
@@ -46,18 +48,66 @@ def is_seeds_dir(path: Path) -> bool:
     return path.is_dir() and not own and bool(seed_folders(path))
 
 
+def run_seeds(
+    scenario: Scenario,
+    seeds: list[int],
+    out_root: Path,
+    *,
+    force: bool = False,
+    reporter_for: Callable[[Scenario], Reporter] | None = None,
+    train: Callable[[Trainer], list[dict]] | None = None,
+) -> list[dict]:
+    """Run ``scenario`` for each seed, batched, into run folders ``out_root/seed-<n>/``.
+
+    Each folder is an ordinary run folder (``prepare_run_folder`` + ``RunFolder``);
+    ``reporter_for(seeded scenario)`` may add a reporter per member (a progress
+    display); ``train(trainer)`` runs the batch (default ``trainer.run()``; the
+    command line's turns Ctrl-C into :meth:`Trainer.request_stop`).
+    Writes ``out_root/aggregate.json``: median and inter-quartile range over
+    seeds of the loss and the hidden size at each metrics cycle
+    (:func:`~neurograph.studies.aggregate.aggregate_rows`). Returns the
+    members' summaries in the order of ``seeds``.
+    """
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {seeds}")
+    out_root = Path(out_root)
+    scenarios = [scenario.model_copy(update={"seed": int(s)}) for s in seeds]
+    collectors = [_Rows() for _ in seeds]
+    sets = []
+    for s, rows in zip(scenarios, collectors):
+        folder = prepare_run_folder(out_root / f"seed-{s.seed}", s, force=force)
+        extra = [reporter_for(s)] if reporter_for is not None else []
+        sets.append(ReporterSet([RunFolder(folder), rows, *extra]))
+    trainer = Trainer(scenarios, reporters=sets)
+    summaries = train(trainer) if train is not None else trainer.run()
+    aggregate = aggregate_rows({s.seed: rows.rows for s, rows in zip(scenarios, collectors)})
+    write_json_atomic(out_root / "aggregate.json", {"scenario": scenario.name, **aggregate})
+    return summaries
+
+
+class _Rows(Reporter):
+    """Keeps a member's metrics rows for the aggregate."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def metrics(self, row):
+        self.rows.append(row)
+
+
+
 def resume_seeds(
     root: Path,
     *,
     reporter_for: Callable[[Scenario], Reporter] | None = None,
     kernel: str | None = None,
-    train: Callable[[BatchedTrainer], list[dict]] | None = None,
+    train: Callable[[Trainer], list[dict]] | None = None,
 ) -> list[dict]:
     """Continue every unfinished seed of ``root`` in one batch; rewrite ``root/aggregate.json``.
 
     ``reporter_for(scenario)`` may add a reporter per trained seed (a progress
     display); ``train(trainer)`` runs the batch (default ``trainer.run()``, as
-    :func:`~neurograph.charrnn.trainer.run_seeds`). Returns the trained seeds' summaries, by seed. Raises
+    :func:`run_seeds`). Returns the trained seeds' summaries, by seed. Raises
     :class:`RunFolderError` for an unusable folder or when every seed has
     finished, ValueError when the seeds cannot continue as one batch (their
     checkpoints were taken at different optimizer steps, say); either way no
@@ -68,10 +118,10 @@ def resume_seeds(
     if not folders:
         raise RunFolderError(f"{root}: no seed-<n>/ run folders to resume")
     opened = [(folder, *read_for_resume(folder)) for folder in folders]
-    todo = [entry for entry in opened if not _finished(entry[1], entry[2])]
+    todo = [entry for entry in opened if not _finished(entry[0])]
     if not todo:
         raise RunFolderError(f"{root}: every seed already finished ({len(folders)} seed folders)")
-    trainer = BatchedTrainer(
+    trainer = Trainer(
         [scenario for _, scenario, *_ in todo],
         checkpoints=[None if state is None else (state, tensors) for _, _, state, tensors, _ in todo],
         kernel=kernel,
@@ -86,11 +136,19 @@ def resume_seeds(
     return summaries
 
 
-def _finished(scenario: Scenario, state: dict | None) -> bool:
-    return state is not None and state["cycle"] >= scenario.total_cycles
+def _finished(folder: Path) -> bool:
+    """A seed whose run wrote its summary as finished (one killed while finishing is not)."""
+    return _summary_status(folder) == "finished"
 
 
 def _write_aggregate(root: Path, name: str, folders: list[Path]) -> None:
     """``root/aggregate.json`` from each seed folder's whole ``metrics.jsonl``."""
     rows = {_seed(folder): read_jsonl(folder / "metrics.jsonl") for folder in folders}
     write_json_atomic(root / "aggregate.json", {"scenario": name, **aggregate_rows(rows)})
+
+
+def _summary_status(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "summary.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
