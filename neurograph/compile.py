@@ -19,12 +19,12 @@ so the memories of surviving neurons follow them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from neurograph.device import resolve_device
 from neurograph.graph import Graph
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "Remap",
     "compile_graph",
     "compile_order",
-    "resolve_device",
     "sync",
     "write_back",
 ]
@@ -41,19 +40,6 @@ __all__ = [
 _ORDER = ("input", "output", "hidden")
 # Which axes of each parameter are indexed by neuron (for remapping state).
 AXES: dict[str, tuple[int, ...]] = {"weight": (0, 1), "bias": (0,), "multiplier": (0,)}
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda`` (error without a GPU) or ``auto`` (cuda when available)."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
-        raise ValueError(f"device must be cpu, cuda or auto, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but no CUDA GPU is available (use cpu or auto)")
-    return torch.device(device)
 
 
 def compile_order(graph: Graph) -> list[int]:
