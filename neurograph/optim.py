@@ -34,6 +34,7 @@ _EPS = 1e-8
 class Optimizer:
     """Base: memories keyed by (memory name, parameter name)."""
 
+    kind = ""
     memory_names: tuple[str, ...] = ()
 
     def __init__(self, *, lr: float, grad_clip: float | None = None, memory_init: float = 0.0) -> None:
@@ -84,6 +85,18 @@ class Optimizer:
     def _delta(self, key: str, g: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def settings(self) -> dict:
+        """Hyper-parameters and step count, for compiled kernels (:mod:`neurograph.kernels.charrnn_update`)."""
+        return {"kind": self.kind, "lr": self.lr, "grad_clip": self.grad_clip, "step": self.steps}
+
+    def memories(self, params: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Each parameter's (first, second) memories, created at their initial value if new."""
+        names = self.memory_names
+        return {
+            key: (self._memory(names[0], key, p), self._memory(names[1], key, p) if len(names) > 1 else None)
+            for key, p in params.items()
+        }
+
     def remap(self, remap: Remap) -> None:
         """Move every memory along a structural edit (new entries: ``memory_init``)."""
         for name, memories in self.state.items():
@@ -93,6 +106,7 @@ class Optimizer:
 
 
 class Adagrad(Optimizer):
+    kind = "adagrad"
     memory_names = ("sq",)
 
     def _delta(self, key, g):
@@ -102,12 +116,16 @@ class Adagrad(Optimizer):
 
 
 class RMSProp(Optimizer):
+    kind = "rmsprop"
     memory_names = ("sq",)
 
     def __init__(self, *, lr: float, decay: float, update_clip: float | None = None, **kw) -> None:
         super().__init__(lr=lr, **kw)
         self.decay = decay
         self.update_clip = update_clip
+
+    def settings(self) -> dict:
+        return {**super().settings(), "decay": self.decay, "update_clip": self.update_clip}
 
     def _delta(self, key, g):
         mem = self._memory("sq", key, g)
@@ -119,11 +137,15 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
+    kind = "adam"
     memory_names = ("m", "v")
 
     def __init__(self, *, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, **kw) -> None:
         super().__init__(lr=lr, **kw)
         self.betas, self.eps = betas, eps
+
+    def settings(self) -> dict:
+        return {**super().settings(), "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps}
 
     def _delta(self, key, g):
         b1, b2 = self.betas

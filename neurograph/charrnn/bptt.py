@@ -84,6 +84,19 @@ class Workspace:
 
     def __init__(self) -> None:
         self._key: tuple | None = None
+        self._views: dict[int, tuple[torch.Tensor, object]] = {}
+
+    def view(self, t: torch.Tensor):
+        """``t.numpy()`` (a CPU tensor's memory as a numpy array), cached per tensor object:
+        the padded tensors change only when the batch is resized, not every cycle."""
+        hit = self._views.get(id(t))
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        if len(self._views) > 64:  # drop views of tensors a resize replaced
+            self._views.clear()
+        array = t.numpy()
+        self._views[id(t)] = (t, array)
+        return array
 
     def ready(self, steps: int, weight: torch.Tensor, n_chars: int) -> "Workspace":
         b, n = weight.shape[0], weight.shape[1]
@@ -245,11 +258,13 @@ def pick_kernel(kernel: str | None, device: torch.device) -> str:
 def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws: Workspace, threads) -> BatchedWindow:
     """:func:`batched_bptt` through :func:`neurograph.kernels.charrnn_bptt.bptt_window`."""
     b = weight.shape[0]
-    m = ws.unit_m if multiplier is None else multiplier[:, 2 * v :]  # (B, Hc)
+    m = ws.unit_m if multiplier is None else multiplier[:, 2 * v :].contiguous()  # (B, Hc)
     scope = ws.readout_only if scope_all is None else scope_all
     loss, h_last = torch.empty(b, dtype=weight.dtype), torch.empty((b, h0.shape[1]), dtype=weight.dtype)
     g_w, g_b, g_m = ws.g_weight, ws.g_bias, ws.g_mult
-    bptt_window(weight, bias, m, scope, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last, threads=threads)
+    arrays = [ws.view(t) for t in (weight, bias, m, scope)] + [t.contiguous().numpy() for t in (inputs, targets, h0)]
+    outputs = [loss.numpy()] + [ws.view(t) for t in (g_w, g_b, g_m)] + [h_last.numpy()]
+    bptt_window(*arrays, v, *outputs, threads=threads)
     return BatchedWindow(loss, g_w, g_b, None if multiplier is None else g_m, h_last)
 
 

@@ -42,10 +42,11 @@ import torch
 from neurograph.charrnn.bptt import Workspace, batched_bptt, mixed_scope, pick_kernel
 from neurograph.charrnn.member import Member
 from neurograph.charrnn.padded import PaddedNets
-from neurograph.charrnn.batched_penalty import BatchedPenalty
+from neurograph.charrnn.penalties import BatchedPenalty
 from neurograph.device import DTYPES as _DTYPES, resolve_device
 from neurograph.optim import build_optimizer
 from neurograph.graph import Graph
+from neurograph.kernels.charrnn_update import update_batch
 from neurograph.run.loop import run_loop
 from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario
@@ -117,6 +118,7 @@ class Trainer:
         self._after_membership()
         self._chars = np.zeros((len(self.members), self.window + 1), dtype=np.int64)  # (B, T + 1) reused
         self._workspace = Workspace()
+        self._host: np.ndarray | None = None  # (B, 1 + Hc) losses and scores of the compiled update
         self._scores: np.ndarray | None = None  # (B, Hc) after this cycle's structural steps, when asked
         self.stop_requested = False
 
@@ -196,12 +198,15 @@ class Trainer:
             chars[:, :-1], chars[:, 1:], nets.h[:, hid],
             n_chars=self.n_chars, scope_all=self._scope, workspace=self._workspace, kernel=self.kernel, threads=threads,
         )  # fmt: skip
-        grads, params = result.as_dict(), nets.params
-        self.penalty.add_gradient(params, grads)
-        self.optimizer.step({k: params[k] for k in self.penalty.trainable}, grads, nets.masks)
-        self.penalty.after_update(params, nets.alive)
         nets.h[:, hid] = result.h_last
-        host = self._to_host(result.loss)  # the cycle's one transfer: losses, and scores if a rule needs them
+        if self.kernel == "numba":
+            host = self._update_compiled(result)
+        else:
+            grads, params = result.as_dict(), nets.params
+            self.penalty.add_gradient(params, grads)
+            self.optimizer.step({k: params[k] for k in self.penalty.trainable}, grads, nets.masks)
+            self.penalty.after_update(params, nets.alive)
+            host = self._to_host(result.loss)  # the cycle's one transfer: losses, and scores if a rule needs them
         self._scores = None
         for m, loss in zip(rows, host[:, 0].tolist()):  # touches no tensor and no other member, so it may go first
             m.record_loss(loss)
@@ -209,7 +214,26 @@ class Trainer:
             self._structural_step(b, rows[b], host[b, 1:])
         if rows[0].cycle % REPACK_EVERY == 0:
             self._maybe_repack()
-        return host[:, 0]
+        return host[:, 0].copy()
+
+    def _update_compiled(self, result) -> np.ndarray:
+        """Penalty, optimizer, post-update step and scores in one compiled pass
+        (:mod:`neurograph.kernels.charrnn_update`); returns (B, 1 + Hc) losses and scores."""
+        nets, trainable, view = self.nets, self.penalty.trainable, self._workspace.view
+        self.optimizer.steps += 1
+        params = {k: view(t) for k, t in nets.params.items()}
+        grads = {k: view(t) for k, t in result.as_dict().items() if k in trainable}
+        memories = {
+            k: tuple(None if t is None else view(t) for t in pair)
+            for k, pair in self.optimizer.memories({k: nets.params[k] for k in trainable}).items()
+        }
+        masks = {"weight": view(nets.mask), "bias": view(nets.alive)}
+        host = self._host
+        if host is None or host.shape != (len(self.running), 1 + nets.capacity):
+            host = self._host = np.empty((len(self.running), 1 + nets.capacity))
+        update_batch(params, grads, masks, memories, self.optimizer.settings(), self.penalty.kernel_args(), host[:, 1:])
+        host[:, 0] = result.loss.numpy()
+        return host
 
     def _to_host(self, loss: torch.Tensor) -> np.ndarray:
         columns = [loss.unsqueeze(1)]
