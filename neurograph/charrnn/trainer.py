@@ -53,8 +53,8 @@ from neurograph.scenario import Scenario
 
 __all__ = ["Trainer", "REPACK_EVERY", "CHARRNN_VOCABULARY"]
 
-# How reporters speak of a char-RNN run.
-CHARRNN_VOCABULARY = {"cycle": "cycle", "cycles": "cycles", "loss_unit": "nats/char", "size": "hidden"}
+# How reporters speak of a char-RNN run (the ``start`` payload's words for a cycle, the loss and the size).
+CHARRNN_VOCABULARY = {"unit": "cycle", "loss_unit": "nats/char", "size": "hidden"}
 
 REPACK_EVERY = 1000  # cycles between checks for empty slots to repack (a repack copies every tensor once)
 
@@ -356,7 +356,7 @@ class Trainer:
         return True
 
     def info(self, m: Member) -> dict:
-        return {**m.info(str(self.device)), "vocabulary": CHARRNN_VOCABULARY}
+        return {**m.info(str(self.device)), **CHARRNN_VOCABULARY}
 
     def record_phase_end(self, m: Member) -> None:
         m.record_phase_end()

@@ -61,8 +61,8 @@ from neurograph.urn.scenario import URNScenario
 
 __all__ = ["URNTrainer", "make_dataset", "DELETE_REASON", "URN_VOCABULARY"]
 
-# How reporters speak of a URN run.
-URN_VOCABULARY = {"cycle": "epoch", "cycles": "epochs", "loss_unit": "nats/sample", "size": "active"}
+# How reporters speak of a URN run (the ``start`` payload's words for a cycle, the loss and the size).
+URN_VOCABULARY = {"unit": "epoch", "loss_unit": "nats/sample", "size": "active"}
 
 DELETE_REASON = "inactive"
 # Counters saved in checkpoints besides graph, tensors and generator states.
@@ -314,9 +314,7 @@ class URNTrainer:
             "start_cycle": self.cycle,
             "rule": rule,
             "device": str(self.device),
-            "unit": "epoch",  # what a "cycle" counts in rows and summaries
-            "vocabulary": URN_VOCABULARY,
-            "loss_unit": "nats/sample",
+            **URN_VOCABULARY,  # what a "cycle" counts in rows and summaries, the loss unit, the size
             "size": self.compiled.n,
             "phases": [
                 {"task": _task_name(p.task), "cycles": end - start, "end": end, "optimum": None}
