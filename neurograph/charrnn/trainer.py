@@ -54,7 +54,7 @@ from neurograph.scenario import Scenario
 __all__ = ["Trainer", "REPACK_EVERY", "CHARRNN_VOCABULARY"]
 
 # How reporters speak of a char-RNN run (the ``start`` payload's words for a cycle, the loss and the size).
-CHARRNN_VOCABULARY = {"unit": "cycle", "loss_unit": "nats/char", "size": "hidden"}
+CHARRNN_VOCABULARY = {"unit": "cycle", "loss_unit": "nats/char", "size_label": "hidden"}
 
 REPACK_EVERY = 1000  # cycles between checks for empty slots to repack (a repack copies every tensor once)
 

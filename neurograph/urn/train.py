@@ -62,7 +62,7 @@ from neurograph.urn.scenario import URNScenario
 __all__ = ["URNTrainer", "make_dataset", "DELETE_REASON", "URN_VOCABULARY"]
 
 # How reporters speak of a URN run (the ``start`` payload's words for a cycle, the loss and the size).
-URN_VOCABULARY = {"unit": "epoch", "loss_unit": "nats/sample", "size": "active"}
+URN_VOCABULARY = {"unit": "epoch", "loss_unit": "nats/sample", "size_label": "active"}
 
 DELETE_REASON = "inactive"
 # Counters saved in checkpoints besides graph, tensors and generator states.
