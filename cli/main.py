@@ -10,24 +10,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
+
+from neurograph_cli.arguments import positive_int, seed_list
 
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
-
-
-def _seed_list(spec: str) -> list[int]:
-    """``0-19,25`` -> [0, ..., 19, 25]."""
-    seeds: list[int] = []
-    try:
-        for part in spec.split(","):
-            lo, _, hi = part.partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds like 0-19 or 0,3,7, got {spec!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected non-negative seeds, got {spec!r}")
-    return sorted(set(seeds))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     seeding = run.add_mutually_exclusive_group()
     seeding.add_argument("--seed", type=int)
     seeding.add_argument(
-        "--seeds", type=_seed_list, help="train several seeds in one batch, e.g. 0-19 or 0,3,7: OUT/seed-<n>/ + OUT/aggregate.json"
+        "--seeds", type=seed_list, help="train several seeds in one batch, e.g. 0-19 or 0,3,7: OUT/seed-<n>/ + OUT/aggregate.json"
     )
     run.add_argument("--cycles", type=int, help="total cycles; phases are scaled to keep their proportions")
     run.add_argument("--device", choices=["cpu", "cuda", "auto"])
@@ -49,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     run.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="torch CPU threads (default: 1 for one char-RNN, all cores for --seeds and the URN)",
     )
@@ -59,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     res.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (its seed-<n>/ folders)")
     res.add_argument("--no-live", action="store_true")
-    res.add_argument("--threads", type=int, default=None, help="as for run; use the run's value to resume bit for bit")
+    res.add_argument("--threads", type=positive_int, default=None, help="as for run; use the run's value to resume bit for bit")
 
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
     val.add_argument("scenario", type=Path)
@@ -85,32 +74,31 @@ def _parser() -> argparse.ArgumentParser:
     from neurograph_cli.sweep import add_arguments as add_sweep_arguments  # light: no torch until it runs
 
     add_sweep_arguments(sub.add_parser("sweep", help="run a sweep file: a scenario over a grid of settings and seeds"))
+    from neurograph_cli.study import add_arguments as add_study_arguments
+
+    add_study_arguments(
+        sub.add_parser("study", help="the extension study: scenarios over seeds in parallel, then report.md and .png")
+    )
     return p
 
 
 def _load(args):
-    from neurograph.scenario import ScenarioError, load_scenario
-    from neurograph.urn.scenario import load_urn_scenario, scenario_model
+    """The scenario of ``args``, with ``--set``, ``--seed``, ``--device`` and ``--cycles`` applied."""
+    from neurograph.scenario import load_scenario
 
     overrides = list(args.overrides)
     if getattr(args, "seed", None) is not None:
         overrides.append(f"seed={args.seed}")
     if getattr(args, "device", None) is not None:
         overrides.append(f"device={args.device}")
-    load = load_urn_scenario if scenario_model(args.scenario) == "urn" else load_scenario
-    scenario = load(args.scenario, overrides)
-    if getattr(args, "cycles", None) is not None:
-        if args.cycles <= 0:
-            raise ScenarioError(f"{args.scenario}: --cycles must be > 0, got {args.cycles}")
-        scenario = scenario.with_cycles(args.cycles)
-    return scenario
+    return load_scenario(args.scenario, overrides, cycles=getattr(args, "cycles", None))
 
 
 def _cmd_validate(args) -> int:
     from neurograph.scenario import scenario_to_yaml
 
     scenario = _load(args)
-    _trainer_class(scenario)(scenario)  # builds tasks and network: catches what the schema cannot
+    _engine(scenario).trainer(scenario)  # builds tasks and network: catches what the schema cannot
     sys.stdout.write(scenario_to_yaml(scenario))
     return 0
 
@@ -131,48 +119,56 @@ def _train(trainer):
             signal.signal(sig, handler)
 
 
-def _trainer_class(scenario):
-    """URNTrainer for a ``model: urn`` scenario, else the char-RNN Trainer."""
-    from neurograph.urn.scenario import URNScenario
+class _Engine(NamedTuple):
+    """What trains one model, what writes its run folder, and how it uses the cores."""
 
-    if isinstance(scenario, URNScenario):
+    trainer: type
+    folder: type  # the run-folder reporter
+    all_cores: bool  # the URN's S x S matrices gain from threads; one small char-RNN only pays their overhead
+    batches_seeds: bool  # ``run --seeds`` trains the seeds as one batch
+
+
+def _engine(scenario) -> _Engine:
+    """The engine of ``scenario.model``: the one place the command line picks code by model."""
+    if scenario.model == "urn":
+        from neurograph.urn.runfolder import URNRunFolder
         from neurograph.urn.train import URNTrainer
 
-        return URNTrainer
-    from neurograph.charrnn.train import Trainer
+        return _Engine(URNTrainer, URNRunFolder, all_cores=True, batches_seeds=False)
+    from neurograph.charrnn.trainer import Trainer
+    from neurograph.run.folder import RunFolder
 
-    return Trainer
+    return _Engine(Trainer, RunFolder, all_cores=False, batches_seeds=True)
 
 
 def _threads(args, scenario) -> int:
-    """Torch threads: 1 for a single small char-RNN (more only adds overhead), all
-    cores for the URN and for a ``--seeds`` batch (its kernel splits the members)."""
-    from neurograph.urn.scenario import URNScenario
+    """Torch threads: ``--threads``, else the cores this process may use for the URN
+    and for a ``--seeds`` batch (whose kernel wakes sleeping helper threads only
+    while they pay: neurograph.kernels.charrnn_bptt), 1 for a single char-RNN."""
+    from neurograph.kernels.threads import available_cores
 
     if args.threads is not None:
-        return max(1, args.threads)
+        return args.threads
     batch = bool(getattr(args, "seeds", None))
-    return (os.cpu_count() or 1) if isinstance(scenario, URNScenario) or batch else 1
+    return available_cores() if _engine(scenario).all_cores or batch else 1
 
 
 def _cmd_run(args) -> int:
     import torch
 
     from neurograph.run.reporters import ReporterSet
-    from neurograph.run.folder import RunFolder, prepare_run_folder
-    from neurograph.urn.runfolder import URNRunFolder
-    from neurograph.urn.scenario import URNScenario
-    from neurograph_cli.progress import make_progress
+    from neurograph.run.folder import prepare_run_folder
+    from neurograph_cli.display import make_progress
 
     scenario = _load(args)
     torch.set_num_threads(_threads(args, scenario))
     if args.seeds:
         return _run_seeds(args, scenario)
-    trainer = _trainer_class(scenario)(scenario)
+    engine = _engine(scenario)
+    trainer = engine.trainer(scenario)  # builds tasks and network before any folder is written
     out = args.out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     folder = prepare_run_folder(out, scenario, force=args.force)
-    folder_reporter = URNRunFolder(folder) if isinstance(scenario, URNScenario) else RunFolder(folder)
-    trainer.reporters = ReporterSet([folder_reporter, make_progress(sys.stdout, live=not args.no_live)])
+    trainer.reporters = ReporterSet([engine.folder(folder), make_progress(sys.stdout, live=not args.no_live)])
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {folder}\n")
     return 130 if summary["status"] == "interrupted" else 0
@@ -180,10 +176,9 @@ def _cmd_run(args) -> int:
 
 def _run_seeds(args, scenario) -> int:
     """All seeds in one batched tensor program; progress lines follow the first seed."""
-    from neurograph.charrnn.trainer import run_seeds
-    from neurograph.urn.scenario import URNScenario
+    from neurograph.charrnn.seeds import run_seeds
 
-    if isinstance(scenario, URNScenario):
+    if not _engine(scenario).batches_seeds:
         raise ValueError("--seeds batches the char-RNN; run URN seeds one by one or with `neurograph sweep`")
     out = args.out or Path("runs") / f"{scenario.name}-seeds"
     progress = _first_seed_progress()
@@ -194,7 +189,7 @@ def _run_seeds(args, scenario) -> int:
 def _first_seed_progress():
     """``reporter_for`` of a batch: plain progress lines for the first seed asked, nothing for the others."""
     from neurograph.run.reporters import Reporter
-    from neurograph_cli.progress import make_progress
+    from neurograph_cli.display import make_progress
 
     progress = make_progress(sys.stdout, live=False)
     first: list[int] = []
@@ -216,9 +211,9 @@ def _resume_seeds(args) -> int:
     """Every unfinished seed of a ``run --seeds`` folder, continued in one batch."""
     import torch
 
-    from neurograph.charrnn.resume_seeds import resume_seeds
+    from neurograph.charrnn.seeds import resume_seeds
 
-    torch.set_num_threads(max(1, args.threads) if args.threads is not None else (os.cpu_count() or 1))
+    torch.set_num_threads(args.threads if args.threads is not None else (os.cpu_count() or 1))
     return _seeds_done(args.run_dir, resume_seeds(args.run_dir, reporter_for=_first_seed_progress(), train=_train))
 
 
@@ -226,37 +221,37 @@ def _cmd_resume(args) -> int:
     import torch
 
     from neurograph.run.reporters import ReporterSet
-    from neurograph.run.folder import RunFolder, RunFolderError, open_for_resume
-    from neurograph.charrnn.train import Trainer
-    from neurograph.charrnn.resume_seeds import is_seeds_dir
-    from neurograph.urn.scenario import scenario_model
-    from neurograph_cli.progress import make_progress
+    from neurograph.run.folder import RunFolderError, open_for_resume
+    from neurograph.charrnn.seeds import is_seeds_dir
+    from neurograph_cli.display import make_progress
 
     if is_seeds_dir(args.run_dir):
         return _resume_seeds(args)
-    if scenario_model(Path(args.run_dir) / "scenario.yaml") == "urn":
-        from neurograph.urn.runfolder import URNRunFolder, open_urn_for_resume
-        from neurograph.urn.train import URNTrainer
-
-        open_run, trainer_class, folder_class = open_urn_for_resume, URNTrainer, URNRunFolder
-    else:
-        open_run, trainer_class, folder_class = open_for_resume, Trainer, RunFolder
-    scenario, state, tensors = open_run(args.run_dir)
-    if state is not None and state["cycle"] >= scenario.total_cycles:
+    scenario, state, tensors = open_for_resume(args.run_dir)
+    engine = _engine(scenario)
+    if _finished(args.run_dir):
         raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
     torch.set_num_threads(_threads(args, scenario))
-    trainer = trainer_class(scenario)
-    if state is not None:
-        try:
-            trainer.restore(state, tensors)
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
-            raise RunFolderError(
-                f"{args.run_dir}/checkpoint.safetensors: does not fit scenario.yaml ({type(e).__name__}: {e})"
-            ) from None
-    trainer.reporters = ReporterSet([folder_class(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
+    reporters = ReporterSet([engine.folder(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
+    try:
+        trainer = engine.trainer(scenario, reporters=reporters, checkpoint=None if state is None else (state, tensors))
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        raise RunFolderError(
+            f"{args.run_dir}/checkpoint.safetensors: does not fit scenario.yaml ({type(e).__name__}: {e})"
+        ) from None
     summary = _train(trainer)
     sys.stdout.write(f"run folder: {args.run_dir}\n")
     return 130 if summary["status"] == "interrupted" else 0
+
+
+def _finished(run_dir: Path) -> bool:
+    """A run whose summary says it finished (one killed while finishing resumes to write its outputs)."""
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text()).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
 
 
 def _cmd_export(args) -> int:
@@ -268,14 +263,14 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from neurograph.run.export import run_summary
+    from neurograph.run.reader import run_summary
 
     sys.stdout.write(_summary_text(args.run_dir, run_summary(args.run_dir)))
     return 0
 
 
 def _summary_text(run_dir: Path, s: dict) -> str:
-    """Aligned plain-text table of a run summary (see :func:`neurograph.run.export.run_summary`)."""
+    """Aligned plain-text table of a run summary (see :func:`neurograph.run.reader.run_summary`)."""
     cycles = f"{s['cycles']:,} / {s['total_cycles']:,}"
     if s["status"] == "incomplete":
         at = s.get("checkpoint_cycle")
@@ -318,7 +313,7 @@ def _loss_text(loss: float | None, optimum: float | None) -> str:
 
 
 def _cmd_plot(args) -> int:
-    from neurograph.run.export import read_jsonl, run_folder, run_phases
+    from neurograph.run.reader import read_jsonl, run_folder, run_phases
     from neurograph.run.plots import plot_run
 
     run_dir = run_folder(args.run_dir)
@@ -339,6 +334,12 @@ def _cmd_report(args) -> int:
 
     sys.stdout.write(f"wrote {write_paper_report(args.run_dir, args.out)}\n")
     return 0
+
+
+def _cmd_study(args) -> int:
+    from neurograph_cli.study import run_command
+
+    return run_command(args)  # prints progress; bad input raises to _dispatch
 
 
 def _cmd_sweep(args) -> int:
@@ -374,6 +375,7 @@ def _dispatch(args) -> int:
         "show": _cmd_show,
         "plot": _cmd_plot,
         "sweep": _cmd_sweep,
+        "study": _cmd_study,
         "report": _cmd_report,
     }
     try:

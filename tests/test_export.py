@@ -1,4 +1,4 @@
-"""Tests for neurograph.run.export: GEXF timeline, CSV and GraphML export, run folder reading."""
+"""Tests for neurograph.run.export and neurograph.run.reader: GEXF timeline, CSV and GraphML export, run folder reading."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.run.export import (
+from neurograph.run.export import export_run, timeline, write_gexf
+from neurograph.run.reader import (
     ExportError,
-    export_run,
     graph_file,
     load_graph,
     read_events,
@@ -21,8 +21,6 @@ from neurograph.run.export import (
     run_phases,
     run_summary,
     snapshot_cycles,
-    timeline,
-    write_gexf,
 )
 from neurograph.graph import Graph
 from neurograph.graphml import read_graphml, write_graphml

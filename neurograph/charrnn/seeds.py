@@ -21,7 +21,7 @@ from typing import Callable
 from neurograph.charrnn.trainer import Trainer
 from neurograph.studies.aggregate import aggregate_rows
 from neurograph.run.checkpoint import CHECKPOINT
-from neurograph.run.export import read_jsonl
+from neurograph.run.reader import read_jsonl
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.run.folder import RunFolder, RunFolderError, cut_logs, prepare_run_folder, read_for_resume, write_json_atomic
 from neurograph.scenario import Scenario

@@ -24,7 +24,7 @@ def plot_run(metrics_rows: list[dict], phases: list[dict], path: str | os.PathLi
     ``metrics_rows``: rows of ``metrics.jsonl`` (``cycle``, ``loss`` in nats per
     character, already smoothed, ``hidden``). ``phases``: dicts with ``task``,
     ``start``, ``end`` (cycles) and ``optimum`` (nats per character or None), as
-    :func:`neurograph.run.export.run_phases` returns; the optimum is drawn dashed
+    :func:`neurograph.run.reader.run_phases` returns; the optimum is drawn dashed
     over its phase, and each phase start is a vertical line labelled with its task.
     """
     if not metrics_rows:

@@ -16,7 +16,7 @@ size give the experiment. It writes into the report folder::
 
 Curves come from ``aggregate.json`` (rebuilt from the seeds' metrics when it is
 absent or covers other seeds), the table from each seed's summary
-(:func:`neurograph.run.export.run_summary`). Losses are nats per character (the
+(:func:`neurograph.run.reader.run_summary`). Losses are nats per character (the
 papers plot them per 40-character window). A figure is drawn only for the
 experiments present; the report lists the missing ones. Figures are drawn on
 bare matplotlib ``Figure`` objects with the Agg canvas, as :mod:`neurograph.run.plots`.
@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 
 from neurograph.atomic import atomic_open, write_text_atomic
 from neurograph.studies.aggregate import aggregate_rows
-from neurograph.run.export import read_jsonl, run_phases, run_summary
+from neurograph.run.reader import read_jsonl, run_phases, run_summary
 from neurograph.run.folder import RunFolderError
 
 __all__ = ["PaperReportError", "Revision", "REVISIONS", "PAPER_FIXED_SIZES", "Output", "find_outputs",
