@@ -122,7 +122,7 @@ def _row_text(r: dict, first: dict) -> str:
 
 def run_full(args) -> None:
     from neurograph.run.reporters import Reporter
-    from neurograph.urn.scenario import load_urn_scenario
+    from neurograph.scenario import load_scenario
     from neurograph.urn.train import URNTrainer
 
     class Rows(Reporter):
@@ -135,7 +135,7 @@ def run_full(args) -> None:
     results = {}
     for deletion in (False, True):
         path = ROOT / "scenarios" / "urn_spheres_cpu.yaml"
-        scenario = load_urn_scenario(path, [f"deletion.enabled={str(deletion).lower()}"])
+        scenario = load_scenario(path, [f"deletion.enabled={str(deletion).lower()}"])
         rec = Rows()
         summary = URNTrainer(scenario, reporters=rec).run()
         results[deletion] = (summary, rec.rows)
@@ -155,7 +155,7 @@ def run_full(args) -> None:
 
 def run_protocol(args) -> None:
     from neurograph.run.reporters import Reporter
-    from neurograph.urn.scenario import load_urn_scenario
+    from neurograph.scenario import load_scenario
     from neurograph.urn.train import URNTrainer
 
     class Lines(Reporter):
@@ -168,7 +168,7 @@ def run_protocol(args) -> None:
                 )
 
     overrides = ["deletion.enabled=true", f"deletion.patience={args.patience}", f"phases.0.epochs={args.epochs}"]
-    scenario = load_urn_scenario(ROOT / "scenarios" / "urn_spheres.yaml", overrides)
+    scenario = load_scenario(ROOT / "scenarios" / "urn_spheres.yaml", overrides)
     t0 = time.perf_counter()
     summary = URNTrainer(scenario, reporters=Lines()).run()
     wall = time.perf_counter() - t0

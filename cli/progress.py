@@ -1,37 +1,17 @@
-"""Plain progress lines for pipes, logs and ``--no-live``; :func:`make_progress` picks the display.
+"""Plain progress lines for pipes, logs and ``--no-live``, and the text both displays share.
 
 The plain reporter writes no colours or terminal codes, so its output reads the
 same in a log file as on screen. The rich live view (:mod:`neurograph_cli.live`)
-replaces it on terminals and is imported only when used.
+replaces it on terminals; :func:`neurograph_cli.display.make_progress` picks one.
 """
 
 from __future__ import annotations
 
-import os
-
 from neurograph.run.reporters import Reporter
 
-__all__ = ["Progress", "make_progress", "format_duration", "summary_line"]
+__all__ = ["Progress", "format_duration", "summary_line"]
 
 RATE_SMOOTHING = 0.7  # weight of the old cycles/s estimate in the ETA (rows' rates are noisy)
-
-
-def make_progress(stream, *, live: bool) -> Reporter:
-    """The live view when ``live`` and ``stream`` is a terminal, else plain :class:`Progress` lines."""
-    if live and _is_terminal(stream):
-        from neurograph_cli.live import LiveView
-
-        return LiveView.for_stream(stream)
-    return Progress(stream)
-
-
-def _is_terminal(stream) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        tty = bool(isatty and isatty())
-    except (ValueError, OSError):  # closed or detached stream
-        return False
-    return tty and os.environ.get("TERM") != "dumb"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -83,7 +63,7 @@ def summary_line(summary: dict, info: dict | None = None) -> str:
 class Progress(Reporter):
     """Header, a line at each phase change and every ``every_rows``-th metrics row, and the summary.
 
-    ``live`` is accepted for older callers and ignored: :func:`make_progress` chooses the display.
+    ``live`` is accepted for older callers and ignored: :func:`~neurograph_cli.display.make_progress` chooses the display.
     """
 
     def __init__(self, stream, *, live: bool = False, every_rows: int = 10) -> None:

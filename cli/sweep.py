@@ -46,7 +46,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None, stderr: 
     """Run the sweep ``args`` describe; prints progress, then where the table and figures are; exit code."""
     from neurograph.studies.executors import ExecutorError
     from neurograph.studies.sweep_file import SweepError, load_sweep
-    from neurograph_cli.sweep_progress import TextProgress, is_terminal
+    from neurograph_cli.display import is_terminal
+    from neurograph_cli.sweep_progress import TextProgress
     from neurograph.studies.sweep_run import run_sweep
 
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr

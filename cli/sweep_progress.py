@@ -7,23 +7,15 @@ terminal, written as plain lines every ``every_s`` seconds otherwise.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Callable, TextIO
 
 from neurograph.studies.sweep_run import SweepReporter
 
-__all__ = ["TextProgress", "is_terminal"]
+__all__ = ["TextProgress"]
 
 PLAIN_EVERY_S = 10.0  # without a terminal, running runs are listed this often (a log stays short)
 BAR = 24  # characters of a progress bar
-
-
-def is_terminal(stream) -> bool:
-    try:
-        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _bar(done: int, total: int, width: int = BAR) -> str:

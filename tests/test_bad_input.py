@@ -22,6 +22,7 @@ from neurograph.run.reporters import ReporterSet
 from neurograph.run.folder import RunFolder, prepare_run_folder
 from neurograph.scenario import load_scenario
 from neurograph.charrnn.trainer import Trainer
+from neurograph.yaml_file import MAX_FILE_BYTES
 from neurograph_cli.main import main
 
 torch.set_num_threads(1)
@@ -125,6 +126,31 @@ CORPUS = [
     scenario_case("m_min_above_threshold.yaml", "structure", "m_min", "threshold"),
     scenario_case("alphabet_mismatch.yaml", "phases.1.task", "alphabet"),
     scenario_case("cuda.yaml", "device", "'cuda'", "no CUDA GPU", marks=no_gpu),
+    # bounds: memory and time stay finite, and each bound is stated
+    scenario_case("window_huge.yaml", "window", "less than or equal to 10000"),
+    scenario_case("window_float.yaml", "window", "valid integer"),
+    scenario_case("initial_hidden_huge.yaml", "structure.initial_hidden", "less than or equal to 4096"),
+    scenario_case("cycles_huge.yaml", "phases.0.cycles", "less than or equal to 1000000000"),
+    scenario_case("total_cycles_huge.yaml", "phases", "2,000,000,000 cycles in all"),
+    scenario_case("urn_dim_huge.yaml", "phases.0.task.dim", "less than or equal to 25000"),
+    scenario_case("urn_train_huge.yaml", "phases.0.task.train", "less than or equal to 1000000"),
+    scenario_case("urn_epochs_huge.yaml", "phases.0.epochs", "less than or equal to 100000"),
+    scenario_case("urn_data_huge.yaml", "phases.0.task", "samples x 10,000 inputs"),
+    # NaN and infinities
+    scenario_case("alpha_nan.yaml", "structure.selector.alpha", "finite number"),
+    scenario_case("lr_inf.yaml", "optimizer.lr", "finite number"),
+    scenario_case("l1_inf.yaml", "structure.l1", "finite number"),
+    scenario_case("inherit_noise_inf.yaml", "structure.init.noise", "finite number"),
+    scenario_case("urn_c_n_nan.yaml", "loss.c_n", "finite number"),
+    # rules across fields, types, names, models
+    scenario_case("k_above_max_hidden.yaml", "structure", "k (5)", "max_hidden (3)"),
+    scenario_case("urn_size_below_inputs.yaml", "network.size", "10 inputs + 2 outputs"),
+    scenario_case("urn_lattice_below_size.yaml", "network.geometry", "48 sites", "S = 500"),
+    scenario_case("k_boolean.yaml", "structure.k", "valid integer"),
+    scenario_case("name_escapes.yaml", "name", "single folder name", "'../../escaped/evil'"),
+    scenario_case("unknown_model.yaml", "model", "'gru'", "charrnn (the default), urn"),
+    scenario_case("duplicate_key.yaml", "line 5", "duplicate key 'name'"),
+    scenario_case("duplicate_key_nested.yaml", "line 2", "duplicate key 'k'"),
     # text files the scenario names
     scenario_case("missing_text.yaml", "phases.0.task.path", "no_such_text.txt", "not found"),
     scenario_case("text_not_utf8.yaml", "phases.0.task.path", "latin1.txt", "not UTF-8"),
@@ -143,6 +169,12 @@ CORPUS = [
     base_case("set-into-a-value", ["--set", "name.first=x"], "base.yaml", "--set name.first", "not a section"),
     base_case("set-without-equals", ["--set", "seed"], "base.yaml", "'seed'", "path.to.field=value"),
     base_case("device-cuda", ["--device", "cuda"], "base.yaml", "device", "no CUDA GPU", marks=no_gpu),
+    base_case("cycles-zero", ["--cycles", "0"], "base.yaml", "--cycles", "from 1 to 1,000,000,000", "got 0"),
+    base_case("cycles-huge", ["--cycles", str(10**23)], "base.yaml", "--cycles", "from 1 to 1,000,000,000"),
+    base_case("set-nan", ["--set", "optimizer.lr=.nan"], "base.yaml", "optimizer.lr (from --set)", "finite number"),
+    base_case("set-bool-as-int", ["--set", "structure.k=true"], "base.yaml", "structure.k (from --set)", "integer"),
+    base_case("set-duplicate-key", ["--set", "structure={{kind: fixed, hidden: 2, hidden: 3}}"], "base.yaml", "not valid YAML"),
+    base_case("seed-huge", ["--seed", str(2**40)], "base.yaml", "seed (from --set)", "less than or equal to 4294967295"),
     base_case("out-under-a-file", ["--out", "{tmp}/afile/run"], "afile", "not writable", prepare=make_file("afile")),
     base_case("out-is-a-file", ["--out", "{tmp}/afile"], "afile", "not a folder", prepare=make_file("afile")),
     # run folders
@@ -184,6 +216,45 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         assert part in err
     assert tree(tmp_path) == before
     assert tree(BAD) == fixtures
+
+
+def test_a_scenario_file_over_the_size_limit_is_refused_before_parsing(tmp_path, capsys) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text((BAD / "base.yaml").read_text() + "#" + "x" * MAX_FILE_BYTES + "\n")
+    before = tree(tmp_path)
+
+    code = main(["run", str(big), "--out", str(tmp_path / "out"), "--no-live"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "big.yaml" in err and f"larger than {MAX_FILE_BYTES:,} bytes" in err
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--seeds", "5-2"], "seed range 5-2 is reversed; write 2-5"),
+        (["--seeds", "0-20000"], "at most 10,000 seeds"),
+        (["--seeds", "a-b"], "expected seeds like 0-19 or 0,3,7"),
+        (["--threads", "0"], "argument --threads: expected an integer >= 1, got 0"),
+        (["--threads", "-5"], "argument --threads: expected an integer >= 1, got -5"),
+    ],
+    ids=["seeds-reversed", "seeds-too-many", "seeds-not-numbers", "threads-zero", "threads-negative"],
+)
+def test_bad_options_exit_2_with_what_is_accepted(args, expect, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(BAD / "base.yaml"), "--no-live", *args])
+    assert exit_info.value.code == 2
+    assert expect in capsys.readouterr().err.splitlines()[-1]
+    assert not any(tmp_path.iterdir())
+
+
+def test_resume_rejects_zero_threads(tiny_run, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["resume", str(tiny_run), "--threads", "0"])
+    assert exit_info.value.code == 2 and "--threads" in capsys.readouterr().err
 
 
 def test_no_traceback_reaches_stderr_of_the_real_command(tmp_path) -> None:

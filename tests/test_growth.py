@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurograph.charrnn.growth import RTOL, Fixed, Plan, Reserve, build_rule
-from neurograph.scenario import (
+from neurograph.charrnn.scenario import (
     AgeWeightedSelector,
     FixedRule,
     MultipliersRule,

@@ -11,7 +11,8 @@ from rich.console import Console
 
 from neurograph.graph import Event
 from neurograph_cli.live import LiveView, _History, block_chart, resample
-from neurograph_cli.progress import Progress, format_duration, make_progress
+from neurograph_cli.display import make_progress
+from neurograph_cli.progress import Progress, format_duration
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 COLOR_SGR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")

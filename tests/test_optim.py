@@ -11,7 +11,7 @@ import torch
 from neurograph.charrnn.network import add_hidden, build_char_rnn
 from neurograph.compile import compile_graph, sync, write_back
 from neurograph.optim import Adagrad, Adam, RMSProp, build_optimizer
-from neurograph.scenario import AdagradConfig, AdamConfig, RMSPropConfig
+from neurograph.schema import AdagradConfig, AdamConfig, RMSPropConfig
 
 torch.set_num_threads(1)
 

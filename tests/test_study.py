@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from neurograph.studies.extension_report import write_report
-from neurograph.studies.extensions import StudyError, aggregate, main, measures, recovery_cycles, run_study
+from neurograph.studies.extensions import StudyError, aggregate, measures, recovery_cycles, run_study
+from neurograph_cli.main import main
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "extensions"
 PATHS = [SCENARIOS / "ext-uniform.yaml", SCENARIOS / "ext-uniform-inherit.yaml"]
@@ -166,10 +167,30 @@ def test_report_has_a_table_row_per_scenario_and_a_figure(study, tmp_path):
 
 def test_command_line_reports_a_finished_study(study, capsys):
     out, _, _ = study
-    argv = [*map(str, PATHS), "--seeds", "2", "--cycles", str(CYCLES), "--workers", "1", "--out", str(out)]
+    argv = ["study", *map(str, PATHS), "--seeds", "2", "--cycles", str(CYCLES), "--workers", "1", "--out", str(out)]
     assert main(argv) == 0
-    assert capsys.readouterr().out.strip() == f"report: {out / 'report.md'}"
-    assert main([str(PATHS[0]), "--seeds", "0"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"report: {out / 'report.md'}"
+    assert "skipped  ext-uniform seed-1" in captured.err  # the fixture's runs are finished: none reruns
+    with pytest.raises(SystemExit) as exit_info:
+        main(["study", str(PATHS[0]), "--seeds", "0"])
+    assert exit_info.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_command_line_refuses_a_bad_scenario_before_running(tmp_path, capsys):
+    out = tmp_path / "out"
+    bad = Path(__file__).parent / "fixtures" / "bad" / "lr_inf.yaml"
+    assert main(["study", str(PATHS[0]), str(bad), "--seeds", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lr_inf.yaml: optimizer.lr" in err
+    assert not out.exists()
+
+
+def test_command_line_refuses_urn_scenarios(tmp_path, capsys):
+    urn = Path(__file__).resolve().parents[1] / "scenarios" / "urn_spheres_cpu.yaml"
+    assert main(["study", str(urn), "--seeds", "1", "--out", str(tmp_path / "out")]) == 2
+    assert "model: a study trains char-RNN scenarios" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_two_scenarios_with_one_name_are_refused(tmp_path):

@@ -10,8 +10,8 @@ import torch
 
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.reporters import Reporter, ReporterSet
-from neurograph.run.folder import prepare_run_folder
-from neurograph.urn.runfolder import URNRunFolder, open_urn_for_resume
+from neurograph.run.folder import open_for_resume, prepare_run_folder
+from neurograph.urn.runfolder import URNRunFolder
 from neurograph.urn.scenario import URNScenario
 from neurograph.urn.train import URNTrainer
 from neurograph_cli.main import main
@@ -114,7 +114,7 @@ def test_stopped_mid_epoch_then_resumed_equals_uninterrupted(run_a: Path, tmp_pa
     summary = trainer.run()
     assert (summary["status"], summary["cycles"]) == ("interrupted", 4)
 
-    s, state, tensors = open_urn_for_resume(folder)
+    s, state, tensors = open_for_resume(folder)
     assert state["epoch"]["start"] == 2 * 40 and any(n for _, n in state["streak"])
     resumed = URNTrainer(s)
     resumed.restore(state, tensors)

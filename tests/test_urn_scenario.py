@@ -1,4 +1,4 @@
-"""Tests for neurograph.urn.scenario: the shipped files, overrides and one-line errors."""
+"""Tests for neurograph.urn.scenario, read through neurograph.scenario.load_scenario: shipped files, overrides, one-line errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neurograph.scenario import ScenarioError, scenario_to_yaml
-from neurograph.urn.scenario import URNScenario, load_urn_scenario, scenario_model
+from neurograph.charrnn.scenario import Scenario
+from neurograph.scenario import ScenarioError, load_scenario, scenario_to_yaml
+from neurograph.urn.scenario import URNScenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("urn_*.yaml"))
@@ -26,33 +27,40 @@ def test_all_five_scenarios_are_shipped():
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_scenarios_load_and_round_trip(path, tmp_path):
-    s = load_urn_scenario(path)
-    assert s.model == "urn" and scenario_model(path) == "urn"
+    s = load_scenario(path)
+    assert isinstance(s, URNScenario) and s.model == "urn"
     again = tmp_path / "resolved.yaml"
     again.write_text(scenario_to_yaml(s))
-    assert load_urn_scenario(again) == s
+    assert load_scenario(again) == s
 
 
 def test_paper_settings():
-    s = load_urn_scenario(SCENARIOS / "urn_spheres.yaml")
+    s = load_scenario(SCENARIOS / "urn_spheres.yaml")
     assert (s.network.size, s.network.iterations, s.phases[0].epochs) == (5000, 4, 200)
     assert (s.optimizer.lr, s.loss.c_w, s.loss.c_n) == (7e-4, 5e-7, 2e-5)
     assert s.phases[0].task.dim == 10 and s.phases[0].task.train == 4000
-    assert load_urn_scenario(SCENARIOS / "urn_spheres_residual.yaml").network.update == "residual_output"
-    assert load_urn_scenario(SCENARIOS / "urn_images.yaml").loss.c_syn > 0
-    assert len(load_urn_scenario(SCENARIOS / "urn_nesa.yaml").phases) >= 3
+    assert load_scenario(SCENARIOS / "urn_spheres_residual.yaml").network.update == "residual_output"
+    assert load_scenario(SCENARIOS / "urn_images.yaml").loss.c_syn > 0
+    assert len(load_scenario(SCENARIOS / "urn_nesa.yaml").phases) >= 3
 
 
-def test_char_rnn_scenarios_are_not_urn():
-    assert scenario_model(SCENARIOS / "switch.yaml") is None
-    assert scenario_model(SCENARIOS / "missing.yaml") is None
+def test_a_scenario_without_model_is_a_char_rnn():
+    s = load_scenario(SCENARIOS / "switch.yaml")
+    assert isinstance(s, Scenario) and s.model == "charrnn"
+    assert "model" not in scenario_to_yaml(s)  # the default is not written: run folders read as before
+
+
+def test_model_charrnn_may_be_written_out(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("model: charrnn\n" + (SCENARIOS / "switch.yaml").read_text())
+    assert load_scenario(path) == load_scenario(SCENARIOS / "switch.yaml")
 
 
 def test_overrides_open_absent_sections_and_parse_yaml():
     path = SCENARIOS / "urn_spheres_residual.yaml"  # has no deletion or analysis section
-    s = load_urn_scenario(path, ["deletion.enabled=true", "deletion.patience=3", "loss.c_syn=0.5", "seed=7"])
+    s = load_scenario(path, ["deletion.enabled=true", "deletion.patience=3", "loss.c_syn=0.5", "seed=7"])
     assert s.deletion.enabled and s.deletion.patience == 3 and s.loss.c_syn == 0.5 and s.seed == 7
-    s = load_urn_scenario(SCENARIOS / "urn_images.yaml", ["phases.0.task={kind: bars, classes: 2, pairs: true}"])
+    s = load_scenario(SCENARIOS / "urn_images.yaml", ["phases.0.task={kind: bars, classes: 2, pairs: true}"])
     assert s.phases[0].task.pairs and s.phases[0].task.classes == 2
 
 
@@ -70,7 +78,7 @@ def test_overrides_open_absent_sections_and_parse_yaml():
 )
 def test_bad_overrides_are_one_line_errors(overrides, message):
     with pytest.raises(ScenarioError, match=message) as err:
-        load_urn_scenario(SCENARIOS / "urn_spheres_cpu.yaml", overrides)
+        load_scenario(SCENARIOS / "urn_spheres_cpu.yaml", overrides)
     assert "\n" not in str(err.value)
 
 
@@ -88,25 +96,25 @@ def base() -> dict:
 def test_file_errors(tmp_path):
     data = base()
     data["model"] = "rnn"
-    with pytest.raises(ScenarioError, match="model: Input should be 'urn'"):
-        load_urn_scenario(write(tmp_path, data))
+    with pytest.raises(ScenarioError, match=r"model: unknown model 'rnn'; accepted: charrnn \(the default\), urn"):
+        load_scenario(write(tmp_path, data))
     data = base()
     data["phases"].append({"task": {"kind": "bars"}, "epochs": 1})
     with pytest.raises(ScenarioError, match="mix spheres with image tasks"):
-        load_urn_scenario(write(tmp_path, data))
+        load_scenario(write(tmp_path, data))
     data = base()
     data["phases"][0]["task"] = {"kind": "bars"}
     with pytest.raises(ScenarioError, match="geometry.x and .y"):
-        load_urn_scenario(write(tmp_path, data))
+        load_scenario(write(tmp_path, data))
     data = base()
     data["phases"][0]["task"] = {"kind": "cifar10", "path": "nowhere"}
-    data["network"]["geometry"] = {"x": 8, "y": 8}
+    data["network"] = {"geometry": {"x": 8, "y": 8}}
     with pytest.raises(ScenarioError, match=r"phases\.0\.task\.path: CIFAR-10 folder .* not found"):
-        load_urn_scenario(write(tmp_path, data))
+        load_scenario(write(tmp_path, data))
     data = base()
     data["phases"][0]["task"]["radii"] = [1.0, 1.1]
     with pytest.raises(ScenarioError, match="overlap"):
-        load_urn_scenario(write(tmp_path, data))
+        load_scenario(write(tmp_path, data))
 
 
 def test_cifar_path_is_resolved_against_the_scenario_file(tmp_path):
@@ -114,12 +122,12 @@ def test_cifar_path_is_resolved_against_the_scenario_file(tmp_path):
     data = base()
     data["phases"][0]["task"] = {"kind": "cifar10", "path": "cifar"}
     data["network"] = {"geometry": {"x": 8, "y": 8, "z": 3}}
-    s = load_urn_scenario(write(tmp_path, data))
+    s = load_scenario(write(tmp_path, data))
     assert s.phases[0].task.path == str((tmp_path / "cifar").resolve())
 
 
 def test_with_cycles_scales_phase_epochs():
-    s = load_urn_scenario(SCENARIOS / "urn_nesa.yaml").with_cycles(7)
+    s = load_scenario(SCENARIOS / "urn_nesa.yaml").with_cycles(7)
     assert s.total_cycles == 7 and all(p.epochs >= 1 for p in s.phases)
     with pytest.raises(ScenarioError):
         s.with_cycles(0)

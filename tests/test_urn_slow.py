@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurograph.urn.scenario import load_urn_scenario
+from neurograph.scenario import load_scenario
 from neurograph.urn.train import URNTrainer
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 def run(name: str, *overrides: str) -> dict:
     torch.set_num_threads(1)
-    return URNTrainer(load_urn_scenario(SCENARIOS / name, list(overrides))).run()
+    return URNTrainer(load_scenario(SCENARIOS / name, list(overrides))).run()
 
 
 @pytest.fixture(scope="module")

@@ -22,35 +22,15 @@ Tests check it against autograd and finite differences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from neurograph.compile import Compiled
 from neurograph.charrnn.rnn_cpu import bptt_cpu
+from neurograph.charrnn.window import Gradients, WindowResult
 
 __all__ = ["Gradients", "WindowResult", "bptt", "bptt_torch", "forward_logits"]
 
 SCOPES = ("readout", "all")
-
-
-@dataclass
-class Gradients:
-    """Gradients of the summed window loss, same shapes as the parameters."""
-
-    weight: torch.Tensor  # (N, N)
-    bias: torch.Tensor  # (N,)
-    multiplier: torch.Tensor  # (N,)
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        return {"weight": self.weight, "bias": self.bias, "multiplier": self.multiplier}
-
-
-@dataclass
-class WindowResult:
-    loss: torch.Tensor  # () summed cross-entropy over the window, nats
-    grads: Gradients
-    h_last: torch.Tensor  # (H,) hidden state after the last character
 
 
 def _check_scope(scope: str) -> None:

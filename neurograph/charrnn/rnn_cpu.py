@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from neurograph.charrnn.window import Gradients, WindowResult
 from neurograph.compile import Compiled
 
 __all__ = ["bptt_cpu"]
@@ -20,8 +21,6 @@ __all__ = ["bptt_cpu"]
 
 def bptt_cpu(c: Compiled, inputs: torch.Tensor, targets: torch.Tensor, h0: torch.Tensor, scope: str):
     """Loss, gradients and last state of one window; see :func:`neurograph.charrnn.rnn.bptt`."""
-    from neurograph.charrnn.rnn import Gradients, WindowResult
-
     w, bias, mult = c.weight.numpy(), c.bias.numpy(), c.multiplier.numpy()
     hid, inp, out = c.hidden, c.inputs, c.outputs
     wxh, whh, why = w[hid, inp], w[hid, hid], w[out, hid]  # views

@@ -1,7 +1,7 @@
 """Everything about one char-RNN run except its tensors.
 
-:class:`RunState` is shared by the single-run :class:`~neurograph.charrnn.train.Trainer`
-and by each member of a :class:`~neurograph.charrnn.trainer.BatchedTrainer`, so both
+:class:`RunState` is shared by the single-run :class:`~neurograph.charrnn.trainer.Trainer`
+and by each member of a :class:`~neurograph.charrnn.trainer.Trainer`, so both
 build, count and report a run the same way: the seed's ``SeedSequence`` split
 into structure, init and task streams (one task stream per phase), the graph
 built from the init stream, one character read ahead, the loss smoothing, new
@@ -22,7 +22,7 @@ from neurograph.charrnn.inherit import add_inherited, choose_fossil
 from neurograph.charrnn.penalties import build_penalty
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.scenario import Scenario
-from neurograph.charrnn.tasks import EasyTask, HardTask, TextTask
+from neurograph.charrnn.tasks import EasyTask, HardTask, TextTask, shared_alphabet
 
 __all__ = ["RunState", "make_task"]
 
@@ -50,7 +50,7 @@ class RunState:
         self.rng_init = np.random.default_rng(s_init)
         streams = s_tasks.spawn(len(scenario.phases))
         self.tasks = [make_task(p.task, np.random.default_rng(s)) for p, s in zip(scenario.phases, streams)]
-        self.alphabet = _shared_alphabet(self.tasks)
+        self.alphabet = shared_alphabet([t.alphabet for t in self.tasks])
         self.phase_ends = np.cumsum([p.cycles for p in scenario.phases]).tolist()
         cfg = scenario.structure
         self.penalty = build_penalty(cfg)
@@ -147,7 +147,7 @@ class RunState:
         }
 
     def metrics_row(self, cycles_per_s: float, hidden: int, reserve: int) -> dict:
-        """One metrics row (fields listed in :mod:`neurograph.charrnn.train`)."""
+        """One metrics row (fields listed in :mod:`neurograph.charrnn.trainer`)."""
         phase = self.phase_index(self.cycle - 1 if self.cycle else 0)
         optimum = self.tasks[phase].optimum()
         loss = self.loss_per_char()
@@ -219,10 +219,3 @@ class RunState:
             task.set_state(task_state)
         for key in COUNTERS:
             setattr(self, key, state[key])
-
-
-def _shared_alphabet(tasks) -> str:
-    alphabets = {t.alphabet for t in tasks}
-    if len(alphabets) != 1:
-        raise ValueError(f"all phases must share one alphabet, got {sorted(alphabets)}")
-    return alphabets.pop()

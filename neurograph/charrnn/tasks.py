@@ -22,12 +22,14 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 __all__ = [
     "ALPHABET",
+    "AlphabetError",
+    "shared_alphabet",
     "Task",
     "EasyTask",
     "HardTask",
@@ -262,6 +264,29 @@ class TextTask:
             raise ValueError(f"state is not for text task on {self.path} (content differs)")
         self._rng.bit_generator.state = state["rng"]
         self._pos = int(state["position"]) % len(self._text)
+
+
+class AlphabetError(ValueError):
+    """Phases of one run whose tasks use different characters."""
+
+
+def shared_alphabet(alphabets: Sequence[str]) -> str:
+    """The alphabet every phase shares (one network reads them all), in phase order.
+
+    Raises :class:`AlphabetError` naming the first phase that differs from phase 0.
+    """
+    for i, alphabet in enumerate(alphabets[1:], start=1):
+        if alphabet != alphabets[0]:
+            raise AlphabetError(
+                f"phases.{i}.task: alphabet {_short(alphabet)} differs from phases.0.task's "
+                f"{_short(alphabets[0])}; all phases must share one alphabet"
+            )
+    return alphabets[0]
+
+
+def _short(alphabet: str) -> str:
+    shown = repr(alphabet) if len(alphabet) <= 24 else repr(alphabet[:24]) + "..."
+    return f"{shown} ({len(alphabet)} characters)"
 
 
 def _easy_groups(n: np.ndarray) -> np.ndarray:

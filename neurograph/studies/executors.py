@@ -90,17 +90,15 @@ def _set_torch_threads(threads: int) -> None:
 def _start_pool_worker(threads: int) -> None:
     """Pool worker setup: its share of the cores, and Ctrl-C ends it at once.
 
-    Ctrl-C reaches the whole process group. Without this a worker would
-    finish its run's interrupt and then take the next queued run. Stopping
-    anywhere is safe: checkpoints are replaced atomically, and a resume cuts
-    the logs back to the last one.
+    Ctrl-C reaches the whole process group. With Python's handler a worker
+    would finish its run's interrupt and then take the next queued run; the
+    system's default action ends it on the spot, by the signal (the command
+    line, not the library, chooses exit codes). Stopping anywhere is safe:
+    checkpoints are replaced atomically, and a resume cuts the logs back to
+    the last one.
     """
     _set_torch_threads(threads)
-    signal.signal(signal.SIGINT, _exit_interrupted)
-
-
-def _exit_interrupted(signum, frame) -> None:
-    os._exit(130)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def local_executor(workers: int) -> cf.ProcessPoolExecutor:

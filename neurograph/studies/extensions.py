@@ -4,7 +4,7 @@ Built for the extension experiment (docs/extensions.md): the multiplier
 revision's easy -> hard -> easy switch under each deletion selector, with and
 without inheritance. Each run is an ordinary run folder,
 ``out_dir/<scenario name>/seed-<n>/``, written by the library's
-:class:`~neurograph.charrnn.train.Trainer` and :class:`~neurograph.run.folder.RunFolder`;
+:class:`~neurograph.charrnn.trainer.Trainer` and :class:`~neurograph.run.folder.RunFolder`;
 a finished one (``summary.json`` with status ``finished``) is never rerun, an
 interrupted one continues from its checkpoint, so a study can be stopped and
 started again at any time.
@@ -25,17 +25,15 @@ Measures (:func:`measures`) come from a run's metrics rows alone:
   still carries the previous task's, which may already be under the band.
   Resolution is ``report.every`` cycles.
 
-Run from the shell::
+Run from the shell (:mod:`neurograph_cli.study`)::
 
-    python -m neurograph.studies.extensions scenarios/extensions/*.yaml --seeds 10 --workers 2 --out runs/extensions
+    neurograph study scenarios/extensions/*.yaml --seeds 10 --workers 2 --out runs/extensions
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -45,9 +43,9 @@ import torch
 
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.reporters import ReporterSet
-from neurograph.run.folder import RunFolder, RunFolderError, open_for_resume, prepare_run_folder
+from neurograph.run.folder import RunFolder, open_for_resume, prepare_run_folder
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 
 __all__ = [
     "RECOVERY_TOL",
@@ -62,7 +60,6 @@ __all__ = [
     "run_study",
     "run_one",
     "is_finished",
-    "main",
 ]
 
 RECOVERY_TOL = 0.05  # 5% above the reference: wider than the EMA's noise (~0.5%), narrow enough to mean "back"
@@ -184,7 +181,7 @@ def run_study(
     ``workers`` processes, one torch thread each; 1 runs in this process.
     ``progress(scenario name, seed, status)`` is called as each run is
     skipped, done or failed. ``batched`` trains every unfinished run in one
-    :class:`~neurograph.charrnn.trainer.BatchedTrainer` (they must share alphabet,
+    :class:`~neurograph.charrnn.trainer.Trainer` (they must share alphabet,
     optimizer and penalty kind); runs with a checkpoint start over. Raises :class:`StudyError` after the other runs
     finish if any run failed, or before starting if a folder holds another
     scenario.
@@ -218,8 +215,10 @@ def _jobs(scenarios: list[Scenario], out_dir: Path) -> dict[Path, Scenario]:
 
 
 def _scenario(path: str | Path, seed: int, cycles: int | None) -> Scenario:
-    scenario = load_scenario(path, [f"seed={int(seed)}"])
-    return scenario if cycles is None else scenario.with_cycles(cycles)
+    scenario = load_scenario(path, [f"seed={int(seed)}"], cycles=cycles)
+    if scenario.model != "charrnn":
+        raise ScenarioError(f"{path}: model: a study trains char-RNN scenarios, got {scenario.model!r}")
+    return scenario
 
 
 def is_finished(folder: Path, scenario: Scenario) -> bool:
@@ -259,13 +258,13 @@ def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[
 
 def _execute_batched(todo: list[tuple[Scenario, Path]], progress) -> list[str]:
     """Run ``todo`` as one batch in this process; returns one message per unfinished run."""
-    from neurograph.charrnn.trainer import BatchedTrainer
+    from neurograph.charrnn.trainer import Trainer
 
     reporters = [RunFolder(prepare_run_folder(folder, scenario, force=True)) for scenario, folder in todo]
     threads = torch.get_num_threads()
     _init_worker()
     try:
-        summaries = BatchedTrainer([s for s, _ in todo], reporters=reporters).run()
+        summaries = Trainer([s for s, _ in todo], reporters=reporters).run()
     finally:
         torch.set_num_threads(threads)
     failures = []
@@ -291,56 +290,11 @@ def _init_worker() -> None:
 
 def run_one(scenario: Scenario, folder: Path) -> str:
     """Train one run into ``folder`` (continuing its checkpoint if any); "done" or its status."""
-    trainer = Trainer(scenario)
+    checkpoint = None
     if (folder / CHECKPOINT).is_file():
         _, state, tensors = open_for_resume(folder)
-        trainer.restore(state, tensors)
+        checkpoint = None if state is None else (state, tensors)
     else:
         prepare_run_folder(folder, scenario, force=True)
-    trainer.reporters = ReporterSet([RunFolder(folder)])
-    summary = trainer.run()
+    summary = Trainer(scenario, reporters=ReporterSet([RunFolder(folder)]), checkpoint=checkpoint).run()
     return "done" if summary["status"] == "finished" else summary["status"]
-
-
-# --------------------------------------------------------------- command line
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m neurograph.studies.extensions",
-        description="Run scenarios over seeds in parallel, then write report.md and report.png.",
-    )
-    p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per scenario (default 10)")
-    p.add_argument("--cycles", type=int, help="total cycles per run; phases keep their proportions")
-    p.add_argument("--workers", type=int, default=2, help="parallel runs, one CPU thread each (default 2)")
-    p.add_argument("--out", type=Path, default=Path("runs/extensions"), help="study folder (default runs/extensions)")
-    p.add_argument("--batched", action="store_true", help="train all runs in one batched tensor program")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: run the study, write the report, print where it is."""
-    from neurograph.studies.extension_report import write_report
-
-    args = _parser().parse_args(argv)
-    if args.seeds < 1 or args.workers < 1:
-        sys.stderr.write("error: --seeds and --workers must be >= 1\n")
-        return 2
-
-    def progress(name: str, seed: int, status: str) -> None:
-        sys.stderr.write(f"{status:>8}  {name} seed-{seed}\n")
-
-    try:
-        records = run_study(
-            args.scenarios, range(args.seeds), cycles=args.cycles, workers=args.workers, out_dir=args.out,
-            progress=progress, batched=args.batched,
-        )  # fmt: skip
-    except (ScenarioError, RunFolderError, StudyError) as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 1
-    report = write_report(records, args.out)
-    sys.stdout.write(f"report: {report}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

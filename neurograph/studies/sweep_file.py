@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from neurograph.scenario import Scenario, ScenarioError, load_scenario
 from neurograph.studies.extensions import MEASURES
+from neurograph.yaml_file import YAMLFileError, read_yaml_mapping
 
 __all__ = [
     "SUMMARY_METRICS",
@@ -154,9 +155,11 @@ def load_sweep(path: str | Path, settings: dict | None = None) -> Sweep:
     base = Path(sweep.base)
     base = base if base.is_absolute() else path.parent / base
     try:
-        load_scenario(base, [f"{k}={override_text(v)}" for k, v in sweep.set.items()])
+        scenario = load_scenario(base, [f"{k}={override_text(v)}" for k, v in sweep.set.items()])
     except ScenarioError as e:
         raise SweepError(f"{path}: base: {e}") from None
+    if scenario.model != "charrnn":
+        raise SweepError(f"{path}: base: a sweep trains char-RNN scenarios, got model {scenario.model!r}")
     name = sweep.name or path.stem
     out = sweep.out or str(Path("runs") / "sweeps" / name)
     return sweep.model_copy(update={"base": str(base.resolve()), "name": name, "out": out})
@@ -164,18 +167,9 @@ def load_sweep(path: str | Path, settings: dict | None = None) -> Sweep:
 
 def _read(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SweepError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        raise SweepError(f"{path}: {line}YAML syntax error: {getattr(e, 'problem', None) or e}") from None
-    if not isinstance(data, dict):
-        raise SweepError(f"{path}: top level must be a mapping with base, grid and/or cases, seeds")
-    return data
+        return read_yaml_mapping(path, expected="a mapping with base, grid and/or cases, seeds")
+    except YAMLFileError as e:
+        raise SweepError(str(e)) from None
 
 
 def _validation_line(path: Path, err: ValidationError, from_settings: set[str]) -> str:

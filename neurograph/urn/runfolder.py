@@ -13,8 +13,8 @@ written only while the graph has at most ``max_graph_connections``
 connections: a dense URN has S^2 of them (25 million at S = 5,000), which
 networkx cannot hold; with lifetime deletion the final graph is small again.
 Checkpoints are written as for a char-RNN run (``checkpoint.safetensors``,
-:meth:`RunFolder.checkpoint`); :func:`open_urn_for_resume` is
-:func:`~neurograph.run.folder.open_for_resume` for a URN scenario.
+:meth:`RunFolder.checkpoint`) and resumed by
+:func:`~neurograph.run.folder.open_for_resume`, which reads either model's scenario.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurograph.graph import Graph
-from neurograph.run.folder import RunFolder, open_for_resume
+from neurograph.run.folder import RunFolder
 from neurograph.urn.analysis import Analysis
 from neurograph.urn.connectome import write_connectome, write_figures
-from neurograph.urn.scenario import URNScenario, load_urn_scenario
 
-__all__ = ["URNRunFolder", "open_urn_for_resume"]
+__all__ = ["URNRunFolder"]
 
 
 class URNRunFolder(RunFolder):
@@ -49,7 +48,3 @@ class URNRunFolder(RunFolder):
             (self.path / "graphs").mkdir(exist_ok=True)
             write_connectome(self.path / "graphs" / f"connectome-{cycle}.graphml", graph, analysis)
 
-
-def open_urn_for_resume(path: Path) -> tuple[URNScenario, dict | None, dict | None]:
-    """:func:`neurograph.run.folder.open_for_resume` for a URN run folder."""
-    return open_for_resume(path, loader=load_urn_scenario)

@@ -1,11 +1,12 @@
 """URN scenario schema: the YAML of a Golkar URN run, validated with pydantic v2.
 
-A URN scenario says ``model: urn`` at the top level, which is how the command
-line tells it from a char-RNN scenario (:func:`scenario_model`). Every section
-forbids unknown keys; tasks are a union discriminated by ``kind``. Defaults are
-the paper's values where it gives them and documented choices where it does
-not (docs/urn.md). Loading errors are one-line
-:class:`~neurograph.scenario.ScenarioError` messages naming file and field.
+A URN scenario says ``model: urn`` at the top level;
+:func:`neurograph.scenario.load_scenario` reads it. Every section forbids
+unknown keys, tasks are a union discriminated by ``kind``, and every number
+has bounds (see :mod:`neurograph.schema`); the sizes are checked against one
+another (inputs and outputs fit in S, the lattice holds S, the data fit in
+memory). Defaults are the paper's values where it gives them and documented
+choices where it does not (docs/urn.md).
 """
 
 from __future__ import annotations
@@ -13,34 +14,54 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from neurograph.scenario import AdamConfig, ScenarioError, Strict, _read_yaml, format_validation, parse_overrides
+from neurograph.schema import (
+    MAX_PHASES,
+    AdamConfig,
+    Description,
+    DeviceName,
+    DtypeName,
+    PhasedScenario,
+    ReportConfig,
+    RunName,
+    ScenarioError,
+    Seed,
+    Strict,
+)
 
 __all__ = [
+    "MAX_SIZE",
+    "MAX_EPOCHS",
+    "MAX_DATA_VALUES",
     "URNScenario",
     "SpheresTask",
     "BarsTask",
     "Cifar10Task",
-    "load_urn_scenario",
-    "scenario_model",
 ]
 
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-NonNegFloat = Annotated[float, Field(ge=0.0)]
-
+MAX_SIZE = 25_000  # S: W is S x S, and Adam keeps two more; the paper's images use 21,600
+MAX_EPOCHS = 100_000  # per run; the paper trains 200 per task
+MAX_SAMPLES = 1_000_000  # per split of a generated task
+MAX_DATA_VALUES = 2**28  # samples x inputs of one phase: 1 GiB of float32
+MAX_GRID = 1_000  # lattice columns and rows
+MAX_VALUE = 1e3  # radii, noise, thresholds and loss coefficients: far above any sensible value
+CIFAR_SIZES = (50_000, 10_000)  # training and test images in the binary files
 
 # ------------------------------------------------------------------ tasks
+Radius = Annotated[float, Field(strict=True, gt=0.0, le=MAX_VALUE)]
+
+
 class SpheresTask(Strict):
     """Two concentric uniform spherical shells (Golkar Sec. 2); class k lies in shell k."""
 
     kind: Literal["spheres"] = "spheres"
-    dim: int = Field(10, ge=2, description="d, input dimension (paper: 10)")
-    train: int = Field(4000, ge=2, description="training samples (paper: 4,000)")
-    test: int = Field(1000, ge=2, description="held-out samples (paper: not given)")
-    radii: tuple[PositiveFloat, PositiveFloat] = Field((1.0, 1.5), description="shell centre radii (not given)")
-    thickness: NonNegFloat = Field(0.2, description="shell thickness, both shells (not given)")
+    dim: int = Field(10, ge=2, le=MAX_SIZE, description="d, input dimension (paper: 10)")
+    train: int = Field(4000, ge=2, le=MAX_SAMPLES, description="training samples (paper: 4,000)")
+    test: int = Field(1000, ge=2, le=MAX_SAMPLES, description="held-out samples (paper: not given)")
+    # a YAML list: not strict, but each radius is
+    radii: tuple[Radius, Radius] = Field((1.0, 1.5), strict=False, description="shell centre radii (not given)")
+    thickness: float = Field(0.2, ge=0.0, le=MAX_VALUE, description="shell thickness, both shells (not given)")
 
     @model_validator(mode="after")
     def _shells_apart(self):
@@ -55,20 +76,20 @@ class BarsTask(Strict):
 
     kind: Literal["bars"] = "bars"
     classes: int = Field(4, ge=2, le=4, description="orientations: horizontal, vertical, diagonal, antidiagonal")
-    noise: NonNegFloat = Field(0.3, description="std of the Gaussian pixel noise (bar pixels are 1)")
+    noise: float = Field(0.3, ge=0.0, le=MAX_VALUE, description="std of the Gaussian pixel noise (bar pixels are 1)")
     pairs: bool = Field(False, description="two bars; label: parallel or not (a harder, deeper task)")
-    train: int = Field(3000, ge=2)
-    test: int = Field(1000, ge=2)
+    train: int = Field(3000, ge=2, le=MAX_SAMPLES)
+    test: int = Field(1000, ge=2, le=MAX_SAMPLES)
 
 
 class Cifar10Task(Strict):
     """Monochrome CIFAR-10 from its binary files, resized to the input grid (Golkar Sec. 3)."""
 
     kind: Literal["cifar10"] = "cifar10"
-    path: str = Field(description="cifar-10-batches-bin folder, relative to the scenario file")
+    path: str = Field(min_length=1, max_length=4096, description="cifar-10-batches-bin folder, relative to the scenario file")
     resize: Literal["bilinear", "area"] = Field("bilinear", description="paper: 'interpolation' from 32 to 60")
-    train: int | None = Field(None, ge=1, description="use only the first N training images")
-    test: int | None = Field(None, ge=1, description="use only the first N test images")
+    train: int | None = Field(None, ge=1, le=CIFAR_SIZES[0], description="use only the first N training images")
+    test: int | None = Field(None, ge=1, le=CIFAR_SIZES[1], description="use only the first N test images")
 
 
 TaskConfig = Annotated[Union[SpheresTask, BarsTask, Cifar10Task], Field(discriminator="kind")]
@@ -76,24 +97,26 @@ TaskConfig = Annotated[Union[SpheresTask, BarsTask, Cifar10Task], Field(discrimi
 
 class Phase(Strict):
     task: TaskConfig
-    epochs: int = Field(gt=0, description="passes over the task's training set (paper: 200)")
+    epochs: int = Field(gt=0, le=MAX_EPOCHS, description="passes over the task's training set (paper: 200)")
 
 
 # ---------------------------------------------------------------- network
 class GeometryConfig(Strict):
     """The eq. 8 lattice; x and y default to the input grid (images) or a square plane."""
 
-    x: int | None = Field(None, ge=1, description="lattice columns (images: the input grid's width)")
-    y: int | None = Field(None, ge=1, description="lattice rows (images: the input grid's height)")
-    z: int = Field(6, ge=2, description="planes; inputs on z = 1, outputs on z = Z (paper: 6)")
-    beta: PositiveFloat = Field(1.0, description="beta of eq. 8: ds^2 = dx^2 + dy^2 + beta dz^2 (not given)")
+    x: int | None = Field(None, ge=1, le=MAX_GRID, description="lattice columns (images: the input grid's width)")
+    y: int | None = Field(None, ge=1, le=MAX_GRID, description="lattice rows (images: the input grid's height)")
+    z: int = Field(6, ge=2, le=100, description="planes; inputs on z = 1, outputs on z = Z (paper: 6)")
+    beta: float = Field(
+        1.0, gt=0.0, le=MAX_VALUE, description="beta of eq. 8: ds^2 = dx^2 + dy^2 + beta dz^2 (not given)"
+    )
 
 
 class NetworkConfig(Strict):
     size: int | None = Field(
-        None, ge=3, description="S, total neurons (paper: 5,000; images: default x*y*z, paper 21,600)"
+        None, ge=3, le=MAX_SIZE, description="S, total neurons (paper: 5,000; images: default x*y*z, paper 21,600)"
     )
-    iterations: int = Field(4, ge=1, description="I, applications of the update rule (paper: 4)")
+    iterations: int = Field(4, ge=1, le=100, description="I, applications of the update rule (paper: 4)")
     update: Literal["plain", "residual_output", "residual_input"] = Field(
         "plain", description="eq. 3, eq. 6 (output nodes accumulate) or eq. 7 (input fed every step)"
     )
@@ -101,62 +124,77 @@ class NetworkConfig(Strict):
     output_activation: Literal["linear", "phi"] = Field(
         "linear", description="phi on the output nodes too (eq. 4 literally) or not (default, see docs/urn.md)"
     )
-    init_gain: PositiveFloat = Field(1.0, description="W ~ N(0, gain^2 2/S): He normal at 1 (paper: He normal)")
+    init_gain: float = Field(
+        1.0, gt=0.0, le=100.0, description="W ~ N(0, gain^2 2/S): He normal at 1 (paper: He normal)"
+    )
     geometry: GeometryConfig = GeometryConfig()
 
 
 class LossConfig(Strict):
-    c_w: NonNegFloat = Field(5e-7, description="c_W, L1 on every weight (paper Sec. 2: 5e-7)")
-    c_n: NonNegFloat = Field(2e-5, description="c_N, L1 on activities per iteration (paper: 2e-5)")
+    c_w: float = Field(5e-7, ge=0.0, le=MAX_VALUE, description="c_W, L1 on every weight (paper Sec. 2: 5e-7)")
+    c_n: float = Field(2e-5, ge=0.0, le=MAX_VALUE, description="c_N, L1 on activities per iteration (paper: 2e-5)")
     activity_reduction: Literal["mean", "sum"] = Field(
         "mean",
         description="|N^(l)| over a minibatch: mean over samples (like the cross-entropy's 1/N), or sum "
         "(eq. 5 as printed, the 1/N on the cross-entropy only: B times stronger)",
     )
-    c_syn: NonNegFloat = Field(0.0, description="c_syn of eq. 9, L1 on weights times length^gamma (Sec. 3)")
-    gamma: NonNegFloat = Field(1.0, description="gamma, the length power of eq. 9 (not given)")
+    c_syn: float = Field(
+        0.0, ge=0.0, le=MAX_VALUE, description="c_syn of eq. 9, L1 on weights times length^gamma (Sec. 3)"
+    )
+    gamma: float = Field(1.0, ge=0.0, le=10.0, description="gamma, the length power of eq. 9 (not given)")
 
 
 class TrainingConfig(Strict):
-    batch_size: int = Field(100, ge=1, description="minibatch size (not given)")
+    batch_size: int = Field(100, ge=1, le=MAX_SAMPLES, description="minibatch size (not given)")
 
 
 class AnalysisConfig(Strict):
-    activity_threshold: NonNegFloat = Field(1e-3, description="a neuron is active when max |N| exceeds this")
-    weight_threshold: NonNegFloat = Field(1e-2, description="a synapse is in the active network above this |W|")
-    samples: int = Field(1000, ge=1, description="training samples the per-epoch analysis looks at")
+    activity_threshold: float = Field(
+        1e-3, ge=0.0, le=MAX_VALUE, description="a neuron is active when max |N| exceeds this"
+    )
+    weight_threshold: float = Field(
+        1e-2, ge=0.0, le=MAX_VALUE, description="a synapse is in the active network above this |W|"
+    )
+    samples: int = Field(1000, ge=1, le=MAX_SAMPLES, description="training samples the per-epoch analysis looks at")
 
 
 class DeletionConfig(Strict):
     """Lifetime structural deletion of silent hidden neurons (neurograph's addition, not the paper's)."""
 
     enabled: bool = False
-    patience: int = Field(5, ge=1, description="M: consecutive inactive epochs before a hidden neuron is deleted")
-
-
-class ReportConfig(Strict):
-    every: int = Field(1, gt=0, description="epochs between metrics rows")
-    graph_every: int = Field(0, ge=0, description="epochs between graph snapshots (0: final only)")
-    checkpoint_every: int = Field(
-        10, ge=0, description="epochs between checkpoints (0: start and end only); a paper-size one is 3 S^2 floats"
+    patience: int = Field(
+        5, ge=1, le=MAX_EPOCHS, description="M: consecutive inactive epochs before a hidden neuron is deleted"
     )
 
 
-class URNScenario(Strict):
+# report in epochs: every epoch, the final graph only, and a checkpoint every 10 epochs (a paper-size one is 3 S^2 floats)
+REPORT_DEFAULTS = {"every": 1, "graph_every": 0, "checkpoint_every": 10}
+
+
+class URNScenario(PhasedScenario):
     model: Literal["urn"] = Field(description="marks a URN scenario (the CLI dispatches on it)")
-    name: str = Field(min_length=1)
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    dtype: Literal["float32", "float64"] = "float32"
+    name: RunName
+    description: Description = ""
+    seed: Seed = 0
+    device: DeviceName = "cpu"
+    dtype: DtypeName = "float32"
     network: NetworkConfig = NetworkConfig()
     loss: LossConfig = LossConfig()
     optimizer: AdamConfig = AdamConfig()
     training: TrainingConfig = TrainingConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     deletion: DeletionConfig = DeletionConfig()
-    phases: list[Phase] = Field(min_length=1, description="tasks trained one after the other (NESA)")
-    report: ReportConfig = ReportConfig()
+    phases: list[Phase] = Field(min_length=1, max_length=MAX_PHASES, description="tasks trained one after the other (NESA)")
+    report: ReportConfig = Field(ReportConfig(**REPORT_DEFAULTS), description="in epochs")
+
+    phase_length = "epochs"
+    max_total = MAX_EPOCHS
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _report_in_epochs(cls, value):
+        """A partial report section keeps the URN's defaults for the fields it leaves out."""
+        return {**REPORT_DEFAULTS, **value} if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _tasks_share_inputs(self):
@@ -173,60 +211,59 @@ class URNScenario(Strict):
             raise ValueError("image tasks need network.geometry.x and .y (the input grid)")
         return self
 
-    @property
-    def total_cycles(self) -> int:
-        return sum(p.epochs for p in self.phases)
+    @model_validator(mode="after")
+    def _sizes_fit(self):
+        """S holds the inputs and outputs, the lattice holds S, and each phase's data fit in memory."""
+        geometry, n_in = self.network.geometry, self._inputs()
+        n_out = max(_outputs(p.task) for p in self.phases)
+        size = self.network.size if self.network.size is not None else geometry.x * geometry.y * geometry.z
+        if size > MAX_SIZE:
+            raise ValueError(f"network.size: S = x*y*z = {size:,} neurons, more than the {MAX_SIZE:,} allowed")
+        if n_in + n_out > size:
+            raise ValueError(f"network.size: S = {size:,} neurons cannot hold {n_in:,} inputs + {n_out} outputs")
+        if geometry.x is not None and geometry.y is not None and geometry.x * geometry.y * geometry.z < size:
+            sites = geometry.x * geometry.y * geometry.z
+            raise ValueError(f"network.geometry: the {geometry.x}x{geometry.y}x{geometry.z} lattice has {sites:,} sites, fewer than S = {size:,}")
+        for i, phase in enumerate(self.phases):
+            values = _samples(phase.task) * n_in
+            if values > MAX_DATA_VALUES:
+                raise ValueError(
+                    f"phases.{i}.task: {_samples(phase.task):,} samples x {n_in:,} inputs is more than "
+                    f"{MAX_DATA_VALUES:,} values; use fewer samples"
+                )
+        return self
 
-    def with_cycles(self, total: int) -> "URNScenario":
-        """Same scenario with phase epochs scaled to ``total`` epochs."""
-        if total <= 0:
-            raise ScenarioError(f"--cycles must be > 0, got {total}")
-        old = self.total_cycles
-        bounds = [round(total * sum(p.epochs for p in self.phases[: i + 1]) / old) for i in range(len(self.phases))]
-        starts = [0] + bounds[:-1]
-        phases = [p.model_copy(update={"epochs": max(1, b - s)}) for p, s, b in zip(self.phases, starts, bounds)]
+    def _inputs(self) -> int:
+        """Input neurons: the spheres' dimension, or the image grid's pixels."""
+        if self.phases[0].task.kind == "spheres":
+            return self.phases[0].task.dim
+        return self.network.geometry.x * self.network.geometry.y
+
+    def resolve_files(self, scenario_file: Path) -> "URNScenario":
+        """Same scenario with CIFAR-10 folders made absolute (relative ones are to ``scenario_file``'s folder)."""
+        phases = []
+        for i, phase in enumerate(self.phases):
+            task = phase.task
+            if task.kind == "cifar10":
+                folder = Path(task.path)
+                folder = folder if folder.is_absolute() else scenario_file.parent / folder
+                if not folder.is_dir():
+                    raise ScenarioError(f"{scenario_file}: phases.{i}.task.path: CIFAR-10 folder {folder} not found")
+                task = task.model_copy(update={"path": str(folder.resolve())})
+            phases.append(phase.model_copy(update={"task": task}))
         return self.model_copy(update={"phases": phases})
 
 
-# ------------------------------------------------------------------ loading
-def scenario_model(path: str | Path) -> str | None:
-    """The top-level ``model`` of a scenario file (``"urn"``), None when absent or unreadable."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    value = data.get("model") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+def _outputs(task: SpheresTask | BarsTask | Cifar10Task) -> int:
+    if task.kind == "spheres":
+        return 2
+    if task.kind == "bars":
+        return 2 if task.pairs else task.classes
+    return 10
 
 
-def load_urn_scenario(path: str | Path, overrides: list[str] = ()) -> URNScenario:
-    """Read, override (``a.b=value``, value parsed as YAML) and validate; CIFAR paths become absolute."""
-    path = Path(path)
-    data = parse_overrides(_read_yaml(path), list(overrides), path, URNScenario)
-    try:
-        scenario = URNScenario.model_validate(data)
-    except ValidationError as err:
-        set_by = {item.split("=", 1)[0].strip() for item in overrides}
-        raise ScenarioError(format_validation(path, err, data, set_by, URNScenario)) from None
-    return _resolve_paths(scenario, path)
-
-
-def _resolve_paths(scenario: URNScenario, path: Path) -> URNScenario:
-    phases = []
-    for i, phase in enumerate(scenario.phases):
-        task = phase.task
-        if task.kind == "cifar10":
-            folder = Path(task.path)
-            folder = folder if folder.is_absolute() else path.parent / folder
-            if not folder.is_dir():
-                raise ScenarioError(f"{path}: phases.{i}.task.path: CIFAR-10 folder {folder} not found")
-            task = task.model_copy(update={"path": str(folder.resolve())})
-        phases.append(phase.model_copy(update={"task": task}))
-    return scenario.model_copy(update={"phases": phases})
-
-
-
-
-
-
-
+def _samples(task: SpheresTask | BarsTask | Cifar10Task) -> int:
+    """Training and test samples a phase holds in memory."""
+    if task.kind == "cifar10":
+        return (task.train or CIFAR_SIZES[0]) + (task.test or CIFAR_SIZES[1])
+    return task.train + task.test
