@@ -4,8 +4,8 @@
   completed by ``neurograph resume`` into the folder an uninterrupted run leaves;
 - a batch stopped and resumed from its members' checkpoints continues bit for
   bit, across slot reuse, capacity growth and repacks;
-- a single run is a batch of one: each member of a batch makes the events of
-  the same seed run alone.
+- a single run is a batch of one: each member of a batch computes exactly what
+  the same seed computes alone.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def test_a_resumed_member_keeps_its_slots_and_the_batch_capacity():
         assert torch.equal(getattr(restored.nets, name), getattr(trainer.nets, name)), name
 
 
-def test_each_member_of_a_batch_makes_the_events_of_its_seed_run_alone():
+def test_each_member_of_a_batch_computes_what_its_seed_computes_alone():
     scenarios = [hard(s, 600) for s in range(3)]
     batch = [Keep() for _ in scenarios]
     Trainer(scenarios, reporters=batch).run()
@@ -172,6 +172,4 @@ def test_each_member_of_a_batch_makes_the_events_of_its_seed_run_alone():
         alone = Keep()
         Trainer(s, reporters=alone).run()
         assert alone.changes == b.changes
-        losses = np.array([r["loss"] for r in alone.rows])
-        np.testing.assert_allclose([r["loss"] for r in b.rows], losses, rtol=1e-5)
-        assert [r["hidden"] for r in alone.rows] == [r["hidden"] for r in b.rows]
+        assert alone.rows == b.rows  # losses to the last bit, though the batch's capacity differs
