@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from neurograph.schema import MAX_SEED
 
-__all__ = ["MAX_SEEDS", "positive_int", "seed_list"]
+__all__ = ["MAX_SEEDS", "MAX_THREADS", "MAX_WORKERS", "int_between", "thread_count", "worker_count", "seed_count", "seed_list"]
 
-MAX_SEEDS = 10_000  # seeds in one --seeds batch: each is a run folder
+MAX_SEEDS = 10_000  # seeds in one --seeds batch or study: each is a run folder
+MAX_THREADS = 1_024  # torch threads: more than any machine's cores
+MAX_WORKERS = 1_024  # parallel runs of a study
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (``--threads``, ``--workers``, the study's ``--seeds``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """Argument type: an integer from ``low`` to ``high``; the message says so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high:,}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer from {low} to {high}"  # argparse names the type in its messages
+    return parse
+
+
+thread_count = int_between(1, MAX_THREADS)
+worker_count = int_between(1, MAX_WORKERS)
+seed_count = int_between(1, MAX_SEEDS)
 
 
 def seed_list(spec: str) -> list[int]:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from neurograph_cli.arguments import positive_int, seed_list
+from neurograph_cli.arguments import seed_list, thread_count
 
 __all__ = ["main"]
 
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     run.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=None,
         help="torch CPU threads (default: 1 for one char-RNN, all cores for --seeds and the URN)",
     )
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     res.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (its seed-<n>/ folders)")
     res.add_argument("--no-live", action="store_true")
-    res.add_argument("--threads", type=positive_int, default=None, help="as for run; use the run's value to resume bit for bit")
+    res.add_argument("--threads", type=thread_count, default=None, help="as for run; use the run's value to resume bit for bit")
 
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
     val.add_argument("scenario", type=Path)

@@ -237,10 +237,13 @@ def test_a_scenario_file_over_the_size_limit_is_refused_before_parsing(tmp_path,
         (["--seeds", "5-2"], "seed range 5-2 is reversed; write 2-5"),
         (["--seeds", "0-20000"], "at most 10,000 seeds"),
         (["--seeds", "a-b"], "expected seeds like 0-19 or 0,3,7"),
-        (["--threads", "0"], "argument --threads: expected an integer >= 1, got 0"),
-        (["--threads", "-5"], "argument --threads: expected an integer >= 1, got -5"),
+        (["--threads", "0"], "argument --threads: expected an integer from 1 to 1,024, got '0'"),
+        (["--threads", "-5"], "argument --threads: expected an integer from 1 to 1,024, got '-5'"),
+        (["--threads", "100000"], "argument --threads: expected an integer from 1 to 1,024, got '100000'"),
+        (["--threads", "two"], "argument --threads: expected an integer from 1 to 1,024, got 'two'"),
     ],
-    ids=["seeds-reversed", "seeds-too-many", "seeds-not-numbers", "threads-zero", "threads-negative"],
+    ids=["seeds-reversed", "seeds-too-many", "seeds-not-numbers", "threads-zero", "threads-negative", "threads-huge",
+         "threads-word"],
 )
 def test_bad_options_exit_2_with_what_is_accepted(args, expect, tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

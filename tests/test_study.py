@@ -174,7 +174,7 @@ def test_command_line_reports_a_finished_study(study, capsys):
     assert "skipped  ext-uniform seed-1" in captured.err  # the fixture's runs are finished: none reruns
     with pytest.raises(SystemExit) as exit_info:
         main(["study", str(PATHS[0]), "--seeds", "0"])
-    assert exit_info.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "expected an integer from 1 to 10,000" in capsys.readouterr().err
 
 
 def test_command_line_refuses_a_bad_scenario_before_running(tmp_path, capsys):
