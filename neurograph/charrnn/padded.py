@@ -42,6 +42,7 @@ class PaddedNets:
         self.bias, self.multiplier, self.h = zeros(n_members, n), zeros(n_members, n), zeros(n_members, n)
         self.alive = zeros(n_members, n)
         self.alive[:, : 2 * n_chars] = 1.0
+        self.version = 0  # changes whenever the tensors (or the memories) are replaced, not when written in place
 
     # ---------------------------------------------------------------- views
     @property
@@ -107,6 +108,7 @@ class PaddedNets:
                     continue
                 if key not in memories:
                     memories[key] = torch.full_like(self.params[key], fill)
+                    self.version += 1
                 memories[key][square if key == "weight" else (b, pos)] = on(saved)
 
     def write_back(
@@ -186,6 +188,7 @@ class PaddedNets:
         self.h, self.alive = _gather(self.h, rows, pos, 1), _gather(self.alive, rows, pos, 1)
         for memories, key, fill in self._memories():
             memories[key] = _gather(memories[key], rows, pos, len(_AXES[key]), fill)
+        self.version += 1
 
 
 def _gather(t: torch.Tensor, rows: torch.Tensor, pos: torch.Tensor, n_axes: int, fill: float = 0.0) -> torch.Tensor:

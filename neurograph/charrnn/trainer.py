@@ -46,7 +46,7 @@ from neurograph.charrnn.penalties import BatchedPenalty
 from neurograph.device import DTYPES as _DTYPES, resolve_device
 from neurograph.optim import build_optimizer
 from neurograph.graph import Graph
-from neurograph.kernels.charrnn_update import update_batch
+from neurograph.kernels.charrnn_update import CompiledUpdate
 from neurograph.run.loop import run_loop
 from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario
@@ -119,6 +119,7 @@ class Trainer:
         self._chars = np.zeros((len(self.members), self.window + 1), dtype=np.int64)  # (B, T + 1) reused
         self._workspace = Workspace()
         self._host: np.ndarray | None = None  # (B, 1 + Hc) losses and scores of the compiled update
+        self._update: tuple | None = None  # (key, CompiledUpdate) while the tensors keep their memory
         self._scores: np.ndarray | None = None  # (B, Hc) after this cycle's structural steps, when asked
         self.stop_requested = False
 
@@ -219,21 +220,26 @@ class Trainer:
     def _update_compiled(self, result) -> np.ndarray:
         """Penalty, optimizer, post-update step and scores in one compiled pass
         (:mod:`neurograph.kernels.charrnn_update`); returns (B, 1 + Hc) losses and scores."""
-        nets, trainable, view = self.nets, self.penalty.trainable, self._workspace.view
         self.optimizer.steps += 1
-        params = {k: view(t) for k, t in nets.params.items()}
-        grads = {k: view(t) for k, t in result.as_dict().items() if k in trainable}
-        memories = {
-            k: tuple(None if t is None else view(t) for t in pair)
-            for k, pair in self.optimizer.memories({k: nets.params[k] for k in trainable}).items()
-        }
-        masks = {"weight": view(nets.mask), "bias": view(nets.alive)}
+        key = (self.nets.version, len(self.running))  # a new version whenever a tensor is replaced
+        if self._update is None or self._update[0] != key:
+            self._update = (key, self._bind_update(result))
+        self._update[1](self.optimizer.steps)
         host = self._host
-        if host is None or host.shape != (len(self.running), 1 + nets.capacity):
-            host = self._host = np.empty((len(self.running), 1 + nets.capacity))
-        update_batch(params, grads, masks, memories, self.optimizer.settings(), self.penalty.kernel_args(), host[:, 1:])
         host[:, 0] = result.loss.numpy()
         return host
+
+    def _bind_update(self, result) -> CompiledUpdate:
+        nets, trainable, view = self.nets, self.penalty.trainable, self._workspace.view
+        memories = self.optimizer.memories({k: nets.params[k] for k in trainable})
+        self._host = np.empty((len(self.running), 1 + nets.capacity))  # (B, 1 + Hc) losses and scores
+        return CompiledUpdate(
+            {k: view(t) for k, t in nets.params.items()},
+            {k: view(t) for k, t in result.as_dict().items() if k in trainable},
+            {"weight": view(nets.mask), "bias": view(nets.alive)},
+            {k: tuple(None if t is None else view(t) for t in pair) for k, pair in memories.items()},
+            self.optimizer.settings(), self.penalty.kernel_args(), self._host[:, 1:],
+        )  # fmt: skip
 
     def _to_host(self, loss: torch.Tensor) -> np.ndarray:
         columns = [loss.unsqueeze(1)]

@@ -26,7 +26,7 @@ import numpy as np
 
 from neurograph.kernels.jit import numba
 
-__all__ = ["OPTIMIZERS", "PENALTIES", "update_batch"]
+__all__ = ["OPTIMIZERS", "PENALTIES", "CompiledUpdate", "update_batch"]
 
 OPTIMIZERS = {"adagrad": 0, "rmsprop": 1, "adam": 2}
 PENALTIES = {"none": 0, "multipliers": 1, "outgoing_l1": 2}
@@ -48,33 +48,53 @@ def update_batch(params: dict, grads: dict, masks: dict, memories: dict, optimiz
     :data:`PENALTIES`), (B,) arrays ``grad_scale``, ``after_l1``, ``m_min``,
     ``text_norm`` (bool) and ``n_hidden``.
     """
-    w = params["weight"]
-    dtype = w.dtype.type
-    kind = OPTIMIZERS[optimizer["kind"]]
-    b1, b2 = optimizer.get("beta1", 0.9), optimizer.get("beta2", 0.999)
-    t = max(1, optimizer.get("step", 1))
-    clip = optimizer.get("grad_clip")
-    uclip = optimizer.get("update_clip")
-    consts = np.array(
-        [
-            optimizer["lr"], optimizer.get("decay", 0.0), np.inf if uclip is None else uclip,
-            np.inf if clip is None else clip, b1, b2, optimizer.get("eps", 1e-8),
-            1 - b1**t, 1 - b2**t, 1e-8, 0.5, 2.0, 1 - b1, 1 - b2,
-        ],
-        dtype=w.dtype,
-    )  # fmt: skip
-    train_m = "multiplier" in grads
-    gm = grads["multiplier"] if train_m else params["multiplier"]
-    mems = [memories.get(k, (None, None)) for k in ("weight", "bias", "multiplier")]
-    mems = [(_or(a, p), _or(b, p)) for (a, b), p in zip(mems, (w, params["bias"], params["multiplier"]))]
-    pen = PENALTIES[penalty["kind"]]
-    per_member = [penalty[k].astype(w.dtype, copy=False) for k in ("grad_scale", "after_l1", "m_min", "n_hidden")]
-    _update(
-        w, params["bias"], params["multiplier"], grads["weight"], grads["bias"], gm,
-        masks["weight"], masks["bias"], mems[0][0], mems[0][1], mems[1][0], mems[1][1], mems[2][0], mems[2][1],
-        kind, clip is not None, uclip is not None, train_m, pen, consts, *per_member,
-        penalty["text_norm"].astype(np.bool_, copy=False), scores, dtype(0),
-    )  # fmt: skip
+    CompiledUpdate(params, grads, masks, memories, optimizer, penalty, scores)(optimizer.get("step", 1))
+
+
+class CompiledUpdate:
+    """:func:`update_batch`'s arguments bound once, for the cycles until the arrays change.
+
+    A trainer keeps one while its padded tensors keep their memory: binding the
+    arguments (dictionaries, views, casts) costs several times the update itself
+    for a single small network. The (B,) penalty arrays are read when called, so
+    changes made to them in place (sizes after a structural edit) are seen.
+    """
+
+    def __init__(self, params: dict, grads: dict, masks: dict, memories: dict, optimizer: dict, penalty: dict,
+                 scores: np.ndarray) -> None:  # fmt: skip
+        w = params["weight"]
+        self.kind = OPTIMIZERS[optimizer["kind"]]
+        self.b1, self.b2 = optimizer.get("beta1", 0.9), optimizer.get("beta2", 0.999)
+        clip, uclip = optimizer.get("grad_clip"), optimizer.get("update_clip")
+        self.consts = np.array(
+            [
+                optimizer["lr"], optimizer.get("decay", 0.0), np.inf if uclip is None else uclip,
+                np.inf if clip is None else clip, self.b1, self.b2, optimizer.get("eps", 1e-8),
+                1.0, 1.0, 1e-8, 0.5, 2.0, 1 - self.b1, 1 - self.b2,
+            ],
+            dtype=w.dtype,
+        )  # fmt: skip
+        train_m = "multiplier" in grads
+        gm = grads["multiplier"] if train_m else params["multiplier"]
+        mems = [memories.get(k, (None, None)) for k in ("weight", "bias", "multiplier")]
+        mems = [(_or(a, p), _or(b, p)) for (a, b), p in zip(mems, (w, params["bias"], params["multiplier"]))]
+        for key in ("grad_scale", "after_l1", "m_min", "n_hidden"):
+            if penalty[key].dtype != w.dtype:
+                raise ValueError(f"penalty {key}: dtype {penalty[key].dtype} differs from the weights' {w.dtype}")
+        self.args = (
+            w, params["bias"], params["multiplier"], grads["weight"], grads["bias"], gm,
+            masks["weight"], masks["bias"], mems[0][0], mems[0][1], mems[1][0], mems[1][1], mems[2][0], mems[2][1],
+            self.kind, clip is not None, uclip is not None, train_m, PENALTIES[penalty["kind"]], self.consts,
+            penalty["grad_scale"], penalty["after_l1"], penalty["m_min"], penalty["n_hidden"],
+            penalty["text_norm"].astype(np.bool_, copy=False), scores, w.dtype.type(0),
+        )  # fmt: skip
+
+    def __call__(self, step: int) -> None:
+        """One update; ``step`` is the optimizer's step count after this one (Adam's t)."""
+        if self.kind == OPTIMIZERS["adam"]:
+            t = max(1, step)
+            self.consts[7], self.consts[8] = 1 - self.b1**t, 1 - self.b2**t
+        _update(*self.args)
 
 
 def _or(a, like):
