@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
 
 from neurograph.charrnn.scenario import Scenario
 from neurograph.schema import ScenarioError
@@ -106,9 +106,10 @@ def format_validation(path: Path, err: ValidationError, data: Any, set_by: set[s
     msg = first["msg"].removeprefix("Value error, ")  # a validator's own message
     where = _field_path(loc, data)
     if first["type"] == "unknown_model":
-        where, msg = "model", f"unknown model {tag!r}; accepted: {DEFAULT_MODEL} (the default), {', '.join(_OTHER_MODELS)}"
+        accepted = ", ".join([f"{DEFAULT_MODEL} (the default)", *_OTHER_MODELS])
+        where, msg = "model", f"unknown model {tag!r}; accepted: {accepted}"
     elif first["type"] == "extra_forbidden":
-        section = _model_at(loc[:-1], MODELS.get(tag))
+        section = _model_at(loc[:-1], MODELS.get(tag) if isinstance(tag, str) else None)
         msg = "unknown field" + (f"; accepted: {', '.join(section.model_fields)}" if section else "")
     elif not where and ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum():
         where, msg = msg.split(": ", 1)  # a whole-scenario rule names its field first

@@ -107,7 +107,8 @@ class PhasedScenario(Strict):
         if isinstance(total, bool) or not isinstance(total, int) or not 0 < total <= self.max_total:
             raise ScenarioError(f"--cycles must be an integer from 1 to {self.max_total:,}, got {total}")
         old, field = self.total_cycles, self.phase_length
-        ends = [round(total * sum(getattr(p, field) for p in self.phases[: i + 1]) / old) for i in range(len(self.phases))]
+        lengths = [getattr(p, field) for p in self.phases]
+        ends = [round(total * sum(lengths[: i + 1]) / old) for i in range(len(lengths))]
         starts = [0] + ends[:-1]
         phases = [p.model_copy(update={field: max(1, b - s)}) for p, s, b in zip(self.phases, starts, ends)]
         return self.model_copy(update={"phases": phases})

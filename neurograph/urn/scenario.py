@@ -86,7 +86,9 @@ class Cifar10Task(Strict):
     """Monochrome CIFAR-10 from its binary files, resized to the input grid (Golkar Sec. 3)."""
 
     kind: Literal["cifar10"] = "cifar10"
-    path: str = Field(min_length=1, max_length=4096, description="cifar-10-batches-bin folder, relative to the scenario file")
+    path: str = Field(
+        min_length=1, max_length=4096, description="cifar-10-batches-bin folder, relative to the scenario file"
+    )
     resize: Literal["bilinear", "area"] = Field("bilinear", description="paper: 'interpolation' from 32 to 60")
     train: int | None = Field(None, ge=1, le=CIFAR_SIZES[0], description="use only the first N training images")
     test: int | None = Field(None, ge=1, le=CIFAR_SIZES[1], description="use only the first N test images")
@@ -134,18 +136,30 @@ class LossConfig(Strict):
     c_w: float = Field(5e-7, ge=0.0, le=MAX_VALUE, description="c_W, L1 on every weight (paper Sec. 2: 5e-7)")
     c_n: float = Field(2e-5, ge=0.0, le=MAX_VALUE, description="c_N, L1 on activities per iteration (paper: 2e-5)")
     activity_reduction: Literal["mean", "sum"] = Field(
-        "mean",
-        description="|N^(l)| over a minibatch: mean over samples (like the cross-entropy's 1/N), or sum "
-        "(eq. 5 as printed, the 1/N on the cross-entropy only: B times stronger)",
+        "sum",
+        description="|N^(l)| over a minibatch: sum over its samples (default: eq. 5 as printed, whose 1/N "
+        "averages the cross-entropy only), or mean over them (as sum with c_N / B)",
     )
     c_syn: float = Field(
         0.0, ge=0.0, le=MAX_VALUE, description="c_syn of eq. 9, L1 on weights times length^gamma (Sec. 3)"
     )
     gamma: float = Field(1.0, ge=0.0, le=10.0, description="gamma, the length power of eq. 9 (not given)")
+    synapse_pairs: Literal["all", "i<j"] = Field(
+        "all",
+        description="eq. 9's sum: every ordered pair (W_ij and W_ji are two synapses of one length), or i<j "
+        "as printed (only synapses whose target precedes their source in the order inputs, hidden, outputs)",
+    )
 
 
 class TrainingConfig(Strict):
-    batch_size: int = Field(100, ge=1, le=MAX_SAMPLES, description="minibatch size (not given)")
+    batch_size: int = Field(
+        32,
+        ge=1,
+        le=MAX_SAMPLES,
+        description="minibatch size; the paper trains 'via stochastic gradient descent' and gives none: 32, the "
+        "common default (Keras' fit, whose terms it uses: He normal, epochs). With the summed activity term "
+        "c_N's strength grows with it",
+    )
 
 
 class AnalysisConfig(Strict):
@@ -167,7 +181,7 @@ class DeletionConfig(Strict):
     )
 
 
-# report in epochs: every epoch, the final graph only, and a checkpoint every 10 epochs (a paper-size one is 3 S^2 floats)
+# report in epochs: every epoch, the final graph only, a checkpoint every 10 epochs (a paper-size one is 3 S^2 floats)
 REPORT_DEFAULTS = {"every": 1, "graph_every": 0, "checkpoint_every": 10}
 
 
@@ -184,7 +198,9 @@ class URNScenario(PhasedScenario):
     training: TrainingConfig = TrainingConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     deletion: DeletionConfig = DeletionConfig()
-    phases: list[Phase] = Field(min_length=1, max_length=MAX_PHASES, description="tasks trained one after the other (NESA)")
+    phases: list[Phase] = Field(
+        min_length=1, max_length=MAX_PHASES, description="tasks trained one after the other (NESA)"
+    )
     report: ReportConfig = Field(ReportConfig(**REPORT_DEFAULTS), description="in epochs")
 
     phase_length = "epochs"
@@ -222,8 +238,8 @@ class URNScenario(PhasedScenario):
         if n_in + n_out > size:
             raise ValueError(f"network.size: S = {size:,} neurons cannot hold {n_in:,} inputs + {n_out} outputs")
         if geometry.x is not None and geometry.y is not None and geometry.x * geometry.y * geometry.z < size:
-            sites = geometry.x * geometry.y * geometry.z
-            raise ValueError(f"network.geometry: the {geometry.x}x{geometry.y}x{geometry.z} lattice has {sites:,} sites, fewer than S = {size:,}")
+            shape, sites = f"{geometry.x}x{geometry.y}x{geometry.z}", geometry.x * geometry.y * geometry.z
+            raise ValueError(f"network.geometry: the {shape} lattice has {sites:,} sites, fewer than S = {size:,}")
         for i, phase in enumerate(self.phases):
             values = _samples(phase.task) * n_in
             if values > MAX_DATA_VALUES:
