@@ -6,14 +6,15 @@ RMSProp update, outgoing-L1 step. Three things are timed in one process:
 - ``baseline``: the loop a user would otherwise write, in min-char-rnn's style
   (one-hot column vectors, a Python loop of ``np.dot`` per step, float64, a
   fixed 30-neuron hidden layer);
-- ``neurograph``: a :class:`~neurograph.charrnn.train.Trainer` of the same network
+- ``neurograph``: a :class:`~neurograph.charrnn.trainer.Trainer` of the same network
   (structure ``fixed``, penalty ``outgoing_l1``), in float32 and float64;
 - ``growing``: a trainer under the outgoing-L1 rule from one neuron with the
   papers' parameters, for context (its speed depends on the size reached).
 
 Before timing, the baseline's matrices are copied from a float64 trainer's
-compiled tensors and both run the same window: losses, gradients and the
-weights after one full cycle must agree, so the comparison is like for like.
+tensors (a batch of one) and both run the same window, the trainer through its
+batched BPTT kernel: losses, gradients and the weights after one full cycle
+must agree, so the comparison is like for like.
 
 Each configuration is warmed up, then timed ``--repeats`` times for
 ``--cycles`` cycles (or ``--seconds``), interleaved so that load from other
@@ -34,11 +35,10 @@ import time
 import numpy as np
 import torch
 
-from neurograph.compile import Compiled
-from neurograph.charrnn.rnn import bptt
+from neurograph.charrnn.bptt import batched_bptt
 from neurograph.scenario import Scenario
 from neurograph.charrnn.tasks import HardTask
-from neurograph.charrnn.train import Trainer
+from neurograph.charrnn.trainer import Trainer
 
 WINDOW = 40  # characters per cycle, as the papers
 TASK_LENGTH = 6  # hard task, original data
@@ -110,16 +110,24 @@ class MinCharRNN:
         return loss
 
 
-def blocks(c: Compiled, weight: torch.Tensor, bias: torch.Tensor) -> dict[str, np.ndarray]:
-    """The baseline's five arrays cut from full (N, N) and (N,) compiled tensors."""
-    w, b = weight.detach().double().numpy(), bias.detach().double().numpy()
-    hid, inp, out = c.hidden, c.inputs, c.outputs
-    return {"Wxh": w[hid, inp], "Whh": w[hid, hid], "Why": w[out, hid], "bh": b[hid, None], "by": b[out, None]}
+def blocks(trainer: Trainer, weight: torch.Tensor, bias: torch.Tensor) -> dict[str, np.ndarray]:
+    """The baseline's five arrays cut from a single run's padded (N, N) and (N,) tensors."""
+    v, w, b = trainer.n_chars, weight.detach().double().numpy(), bias.detach().double().numpy()
+    hid = np.array(trainer.run_state.positions(v)[2 * v :])
+    inp, out = slice(0, v), slice(v, 2 * v)
+    return {"Wxh": w[hid, inp], "Whh": w[np.ix_(hid, hid)], "Why": w[out][:, hid], "bh": b[hid, None],
+            "by": b[out, None]}  # fmt: skip
 
 
 def baseline_params(trainer: Trainer) -> dict[str, np.ndarray]:
-    """The baseline's matrices, copied from a trainer's compiled tensors."""
-    return blocks(trainer.compiled, trainer.compiled.weight, trainer.compiled.bias)
+    """The baseline's matrices, copied from a single run's tensors."""
+    return blocks(trainer, trainer.nets.weight[0], trainer.nets.bias[0])
+
+
+def hidden_state(trainer: Trainer) -> torch.Tensor:
+    """(H,) a single run's carried hidden state, its neurons by id."""
+    v = trainer.n_chars
+    return trainer.nets.h[0, trainer.run_state.positions(v)[2 * v :]]
 
 
 def task_copy(task: HardTask) -> HardTask:
@@ -130,13 +138,13 @@ def task_copy(task: HardTask) -> HardTask:
 
 
 def make_baseline(trainer: Trainer) -> MinCharRNN:
-    """Baseline at the trainer's weights, task position and hidden state."""
-    c = trainer.compiled
-    h = trainer.h[c.hidden].detach().double().numpy()
-    base = MinCharRNN(baseline_params(trainer), task_copy(trainer.tasks[0]), trainer.last_char, h)
+    """Baseline at a single run's weights, task position and hidden state."""
+    m = trainer.run_state
+    h = hidden_state(trainer).detach().double().numpy()
+    base = MinCharRNN(baseline_params(trainer), task_copy(m.tasks[0]), m.last_char, h)
     sq = trainer.optimizer.state["sq"]
     if sq:  # the trainer has stepped: continue from its RMSProp memories
-        base.mem = {k: v.copy() for k, v in blocks(c, sq["weight"], sq["bias"]).items()}
+        base.mem = {k: v.copy() for k, v in blocks(trainer, sq["weight"][0], sq["bias"][0]).items()}
     return base
 
 
@@ -172,22 +180,25 @@ def check_same_computation(hidden: int, dtype: str, seed: int) -> dict[str, floa
     for _ in range(5):  # move away from the initial weights and zero state
         trainer.step()
     base = make_baseline(trainer)
-    c = trainer.compiled
+    m, nets = trainer.run_state, trainer.nets
 
-    # one window, no update: loss and gradients
-    peek = task_copy(trainer.tasks[0]).take(WINDOW)
-    inputs = np.concatenate(([trainer.last_char], peek[:-1]))
-    res = bptt(c, torch.from_numpy(inputs), torch.from_numpy(peek), trainer.h[c.hidden])
+    # one window, no update: loss and gradients, through the trainer's kernel
+    peek = task_copy(m.tasks[0]).take(WINDOW)
+    inputs = np.concatenate(([m.last_char], peek[:-1]))
+    res = batched_bptt(nets.weight, nets.bias, nets.multiplier, torch.from_numpy(inputs)[None],
+                       torch.from_numpy(peek)[None], nets.h[:, nets.hidden], n_chars=trainer.n_chars,
+                       kernel=trainer.kernel)  # fmt: skip
     loss, grads, h_last = base.loss_fun(inputs.tolist(), peek.tolist(), base.h)
-    ours = blocks(c, res.grads.weight, res.grads.bias)
+    ours = blocks(trainer, res.weight[0], res.bias[0])
+    hid = np.array(m.hidden_slots)
     diffs = {
-        "loss": abs(res.loss.item() - loss),
+        "loss": abs(res.loss[0].item() - loss),
         "grads": max(np.abs(ours[k] - grads[k]).max() for k in grads),
-        "h_last": float(np.abs(res.h_last.double().numpy() - h_last[:, 0]).max()),
+        "h_last": float(np.abs(res.h_last[0, hid].double().numpy() - h_last[:, 0]).max()),
     }
 
     # one full cycle each (update, L1), then compare the weights
-    loss_t = trainer.step()
+    loss_t = float(trainer.step()[0])
     loss_b = base.step()
     after = baseline_params(trainer)
     diffs["cycle_loss"] = abs(loss_t - loss_b)
@@ -269,8 +280,9 @@ def main(argv=None) -> None:
     grow = Trainer(scenario("grow", args.hidden, "float32", args.grow_cycles, args.seed))
     best["neurograph growing float32 *"] = timed(grow.step, args.grow_cycles, None)
     print_table(best, "baseline (numpy, float64)")
-    print(f"* one run of {args.grow_cycles} cycles from 1 neuron, no warm-up: {grow.compiled.n_hidden} hidden "
-          f"at the end, {grow.adds} adds, {grow.deletes} deletes, loss {grow.loss_per_char():.3f} nats/char")  # fmt: skip
+    m = grow.run_state
+    print(f"* one run of {args.grow_cycles} cycles from 1 neuron, no warm-up: {m.n_hidden} hidden "
+          f"at the end, {m.adds} adds, {m.deletes} deletes, loss {m.loss_per_char():.3f} nats/char")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario
 from neurograph_cli.main import main
+from test_train import Recorder
 
 torch.set_num_threads(1)
 
@@ -115,15 +116,19 @@ def test_restored_batch_holds_each_checkpoint_in_its_slots():
     restored = Trainer(scenarios, checkpoints=[k.saved for k in keep])
     assert restored.optimizer.steps == STOP
     assert restored.capacity == max(m.n_hidden for m in restored.members)
-    for b, k in enumerate(keep):
-        state, tensors = restored.member_state(b)
+    for m, k in zip(restored.members, keep):
+        state, tensors = restored.state(m)
         assert set(tensors) == set(k.saved[1])
         for key, saved in k.saved[1].items():
             assert torch.equal(tensors[key], saved), key
         for key in ("compiled_ids", "rng_structure", "rng_init", "tasks", "cycle", "smooth", "adds", "deletes"):
             assert state[key] == k.saved[0][key], key
-    with pytest.raises(ValueError, match=r"seed 0\): already finished at cycle 250"):
-        Trainer([member(0, STOP)], checkpoints=[keep[0].saved])
+    # a member restored at its last cycle (a run killed while finishing) only finishes
+    finishing = Recorder()
+    done = Trainer([member(0, STOP)], reporters=[finishing], checkpoints=[keep[0].saved])
+    (summary,) = done.run()
+    assert (summary["status"], summary["cycles"], done.optimizer.steps) == ("finished", STOP, STOP)
+    assert not finishing.rows and finishing.snapshots[-1][3]  # no cycle trained; the final snapshot
 
 
 @pytest.fixture(scope="module")

@@ -276,7 +276,7 @@ def test_interrupted_run_continues_from_its_checkpoint(sweep_file, inprocess, tm
     trainer = Trainer(job.scenario)
     prepare_run_folder(folder, job.scenario)
     trainer.reporters = ReporterSet([RunFolder(folder), StopAt(trainer, 100)])
-    assert trainer.run()["status"] == "interrupted" and trainer.cycle == 100
+    assert trainer.run()["status"] == "interrupted" and trainer.run_state.cycle == 100
 
     again, recorder = run_with(sweep_file, copy, "inprocess")
     ran = [e for e in recorder.ends if not e[4] and e[1] == "finished"]

@@ -1,4 +1,5 @@
-"""Tests for neurograph.charrnn.trainer: determinism, structural bookkeeping, loss reporting and phases."""
+"""Tests for neurograph.charrnn.trainer as a single run (a batch of one): determinism,
+structural bookkeeping, loss reporting and phases."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 import torch
 import yaml
 
-from neurograph.compile import compile_graph, write_back
+from neurograph.compile import compile_graph
 from neurograph.run.reporters import Reporter
-from neurograph.charrnn.rnn import forward_logits
 from neurograph.scenario import Scenario, load_scenario
 from neurograph.charrnn.trainer import Trainer
+from reference import plain_logits
 
 torch.set_num_threads(1)
 
@@ -116,14 +117,14 @@ def runs():
 
 def test_same_seed_gives_identical_runs(kind, runs):
     (t1, r1), (t2, r2) = runs(kind, 3), runs(kind, 3, copy=1)
-    assert r1.changes and t1.adds > 0 and t1.deletes > 0  # the runs really changed structure
+    assert r1.changes and t1.run_state.adds > 0 and t1.run_state.deletes > 0  # the runs really changed structure
     assert [without_timing(r) for r in r1.rows] == [without_timing(r) for r in r2.rows]
     assert r1.changes == r2.changes
     assert r1.snapshots == r2.snapshots
     assert without_timing(r1.summaries[0]) == without_timing(r2.summaries[0])
     assert t1.graph.events == t2.graph.events
-    for name, tensor in t1.compiled.params.items():
-        assert torch.equal(tensor, t2.compiled.params[name]), name
+    for name in ("weight", "mask", "bias", "multiplier", "h", "alive"):
+        assert torch.equal(getattr(t1.nets, name), getattr(t2.nets, name)), name
 
 
 def test_different_seeds_give_different_runs(kind, runs):
@@ -137,7 +138,7 @@ def test_yaml_with_overrides_runs_deterministically(yaml_scenario):
     s = load_scenario(yaml_scenario, overrides)
     assert s.seed == 5 and s.total_cycles == 200
     (t1, r1), (t2, r2) = run(s), run(load_scenario(yaml_scenario, overrides))
-    assert t1.cycle == 200 and r1.summaries[0]["cycles"] == 200
+    assert t1.run_state.cycle == 200 and r1.summaries[0]["cycles"] == 200
     assert [without_timing(r) for r in r1.rows] == [without_timing(r) for r in r2.rows]
 
 
@@ -145,42 +146,51 @@ def test_yaml_with_overrides_runs_deterministically(yaml_scenario):
 def test_every_add_and_delete_changes_n_hidden_and_sync_is_exact(kind):
     recorder = Recorder()
     trainer = Trainer(scenario(kind, seed=1), reporters=recorder)
-    graph, n_events = trainer.graph, len(trainer.graph.events)
+    m, graph = trainer.run_state, trainer.graph
+    n_events = len(graph.events)
     assert all(e.reason == "build" for e in graph.events if e.kind == "add")
-    hidden, edits = trainer.compiled.n_hidden, 0
+    hidden, edits = m.n_hidden, 0
     for _ in range(CYCLES):
         trainer.step()
         new = graph.events[n_events:]
         n_events = len(graph.events)
         adds = sum(e.kind == "add" for e in new)
         deletes = sum(e.kind == "delete" for e in new)
-        assert all(e.cycle == trainer.cycle for e in new)
-        assert trainer.compiled.n_hidden - hidden == adds - deletes
-        assert trainer.compiled.n_hidden <= 9  # max_hidden
-        hidden = trainer.compiled.n_hidden
-        assert trainer.compiled.hidden_ids == graph.ids("hidden")
+        assert all(e.cycle == m.cycle for e in new)
+        assert m.n_hidden - hidden == adds - deletes
+        assert m.n_hidden <= 9  # max_hidden
+        hidden = m.n_hidden
+        assert m.hidden_ids.tolist() == graph.ids("hidden")
         if new:
             edits += 1
-            assert_compiled_equals_fresh_compile(trainer)
+            assert_tensors_equal_fresh_compile(trainer)
     assert edits >= 10
     structural = [e.to_dict() for e in graph.events if e.kind in ("add", "delete") and e.reason != "build"]
     assert recorder.changes == structural
-    assert trainer.adds == sum(e["kind"] == "add" for e in structural)
-    assert trainer.deletes == sum(e["kind"] == "delete" for e in structural)
-    assert_compiled_equals_fresh_compile(trainer)
+    assert m.adds == sum(e["kind"] == "add" for e in structural)
+    assert m.deletes == sum(e["kind"] == "delete" for e in structural)
+    assert_tensors_equal_fresh_compile(trainer)
 
 
-def assert_compiled_equals_fresh_compile(trainer: Trainer) -> None:
-    c = trainer.compiled
-    write_back(c, trainer.graph)
-    fresh = compile_graph(trainer.graph, dtype=c.weight.dtype)
-    assert (fresh.ids, fresh.n_input, fresh.n_output) == (c.ids, c.n_input, c.n_output)
-    for name in ("weight", "mask", "bias", "multiplier"):
-        assert torch.equal(getattr(fresh, name), getattr(c, name)), name
-    assert trainer.h.shape == (c.n,)
+def assert_tensors_equal_fresh_compile(trainer: Trainer) -> None:
+    """The padded tensors hold the graph's network at the run's positions, and nothing elsewhere."""
+    m, nets = trainer.run_state, trainer.nets
+    trainer.write_back()
+    fresh = compile_graph(trainer.graph, dtype=nets.weight.dtype)
+    assert fresh.ids == m.compiled_ids()
+    pos = torch.tensor(m.positions(len(m.alphabet)))
+    for name in ("weight", "mask"):
+        assert torch.equal(getattr(nets, name)[0][pos][:, pos], getattr(fresh, name)), name
+    for name in ("bias", "multiplier"):
+        assert torch.equal(getattr(nets, name)[0, pos], getattr(fresh, name)), name
+    empty = torch.ones(nets.weight.shape[1], dtype=torch.bool)
+    empty[pos] = False
+    assert not nets.mask[0][empty].any() and not nets.mask[0][:, empty].any()
+    assert not nets.weight[0][empty].any() and not nets.weight[0][:, empty].any()
+    assert not nets.h[0][empty].any() and not nets.alive[0][empty].any()
     for memories in trainer.optimizer.state.values():
         for key, mem in memories.items():
-            assert mem.shape == c.params[key].shape
+            assert mem.shape == nets.params[key].shape
 
 
 def test_fixed_rule_never_changes_n_hidden():
@@ -193,7 +203,7 @@ def test_fixed_rule_never_changes_n_hidden():
     trainer.run()
     assert {r["hidden"] for r in recorder.rows} == {3}
     assert len(trainer.graph.events) == n_events and not recorder.changes
-    assert (trainer.adds, trainer.deletes) == (0, 0)
+    assert (trainer.run_state.adds, trainer.run_state.deletes) == (0, 0)
     assert any(r["reserve"] > 0 for r in recorder.rows)  # sub-threshold neurons are not deleted
 
 
@@ -201,44 +211,50 @@ def test_fixed_rule_never_changes_n_hidden():
 def test_smoothed_loss_follows_the_per_window_losses(kind):
     s = scenario(kind, seed=2)
     trainer = Trainer(s)
-    smooth = math.log(len(trainer.alphabet)) * s.window
-    assert trainer.loss_per_char() == pytest.approx(smooth / s.window)
+    m = trainer.run_state
+    smooth = math.log(len(m.alphabet)) * s.window
+    assert m.loss_per_char() == pytest.approx(smooth / s.window)
     for _ in range(120):
-        loss = trainer.step()
+        losses = trainer.step()
+        assert losses.shape == (1,)
+        loss = float(losses[0])
         smooth = s.loss_smoothing * smooth + (1 - s.loss_smoothing) * loss
-    row = trainer.metrics_row(1.0)
-    assert trainer.loss_per_char() == pytest.approx(smooth / s.window, rel=1e-12)
+    row = trainer.metrics_row(m, 1.0)
+    assert m.loss_per_char() == pytest.approx(smooth / s.window, rel=1e-12)
     assert row["loss"] == pytest.approx(smooth / s.window, rel=1e-12)
     assert row["loss_window"] == pytest.approx(loss / s.window, rel=1e-12)
     assert row["gap"] == pytest.approx(row["loss"] - row["optimum"])
 
 
 def test_window_loss_equals_independent_recomputation(kind):
-    """Peek at the next window, evaluate it with forward_logits before the update, compare."""
+    """Peek at the next window, evaluate the graph on it with a plain forward before the update, compare."""
     data = scenario_dict(kind, seed=6)
     data["dtype"] = "float64"
     trainer = Trainer(Scenario.model_validate(data))
-    window = trainer.scenario.window
+    m, nets, window = trainer.run_state, trainer.nets, trainer.run_state.scenario.window
+    v = len(m.alphabet)
     for _ in range(80):
-        task = trainer.tasks[trainer.phase_index()]
+        task = m.tasks[m.phase_index()]
         state = task.get_state()
         chunk = task.take(window)
         task.set_state(state)
-        inputs = torch.from_numpy(np.concatenate(([trainer.last_char], chunk[:-1])))
-        c = trainer.compiled
-        logits, h_last = forward_logits(c, inputs, trainer.h[c.hidden].clone(), scope="readout")
+        inputs = torch.from_numpy(np.concatenate(([m.last_char], chunk[:-1])))
+        trainer.write_back()
+        c = compile_graph(trainer.graph, dtype=torch.float64)  # the graph's network in compiled order
+        h0 = nets.h[0, m.positions(v)[2 * v :]].clone()
+        logits, h_last = plain_logits(c.weight, c.bias, c.multiplier, inputs, h0, n_chars=v, scope="readout")
         expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(chunk), reduction="sum").item()
-        ids_before = list(c.hidden_ids)
-        loss = trainer.step()
+        ids_before = m.hidden_ids.tolist()
+        loss = float(trainer.step()[0])
         assert loss == pytest.approx(expected, rel=1e-10)
-        assert trainer.last_char == int(chunk[-1])
+        assert m.last_char == int(chunk[-1])
         # the carried state is the window's last state, following survivors; newcomers start at 0
-        index = trainer.compiled.index
+        state_of = dict(zip(m.hidden_ids.tolist(), nets.h[0, m.positions(v)[2 * v :]].tolist()))
         for k, nid in enumerate(ids_before):
-            if nid in index:
-                assert trainer.h[index[nid]].item() == pytest.approx(h_last[k].item(), rel=1e-12, abs=1e-15)
-        for nid in set(trainer.compiled.hidden_ids) - set(ids_before):
-            assert trainer.h[index[nid]].item() == 0.0
+            if nid in state_of:
+                assert state_of[nid] == pytest.approx(h_last[k].item(), rel=1e-12, abs=1e-15)
+        for nid in set(state_of) - set(ids_before):
+            assert state_of[nid] == 0.0
 
 
 # ------------------------------------------------------------------ phases
@@ -246,12 +262,13 @@ def test_phase_switch_changes_task_at_the_right_cycle():
     phases = [{"task": {"kind": "easy"}, "cycles": 100}, {"task": {"kind": "hard", "length": 3}, "cycles": 80}]
     recorder = Recorder()
     trainer = Trainer(scenario("multipliers", phases=phases), reporters=recorder)
-    calls: list[tuple[int, int]] = []  # (task index, trainer.cycle at the call)
-    for i, task in enumerate(trainer.tasks):
+    m = trainer.run_state
+    calls: list[tuple[int, int]] = []  # (task index, cycle at the call)
+    for i, task in enumerate(m.tasks):
         original = task.take
 
         def spy(n, _i=i, _take=original):
-            calls.append((_i, trainer.cycle))
+            calls.append((_i, m.cycle))
             return _take(n)
 
         task.take = spy
@@ -262,7 +279,7 @@ def test_phase_switch_changes_task_at_the_right_cycle():
     assert [r["cycle"] for r in rows] == list(range(1, 181))
     assert all(r["task"] == "easy" and r["phase"] == 0 for r in rows[:100])
     assert all(r["task"] == "hard" and r["phase"] == 1 for r in rows[100:])
-    assert rows[99]["optimum"] == trainer.tasks[0].optimum() != rows[100]["optimum"] == trainer.tasks[1].optimum()
+    assert rows[99]["optimum"] == m.tasks[0].optimum() != rows[100]["optimum"] == m.tasks[1].optimum()
     assert [p["end"] for p in recorder.infos[0]["phases"]] == [100, 180]
     assert [(p["phase"], p["task"], p["end_cycle"]) for p in summary["phases"]] == [(0, "easy", 100), (1, "hard", 180)]
     for result in summary["phases"]:
@@ -291,4 +308,4 @@ def test_scaled_phases_end_where_the_summary_says(yaml_scenario, tmp_path):
     assert [r["cycle"] for r in recorder.rows] == list(range(7, 240, 7)) + [240]
     # snapshots every 100 cycles before the end, then the final one
     assert [(c, f) for c, _, _, f in recorder.snapshots] == [(100, False), (200, False), (240, True)]
-    assert recorder.snapshots[-1][2] == trainer.reserve_ids()
+    assert recorder.snapshots[-1][2] == trainer.run_state.reserve_ids(trainer.scores()[0])

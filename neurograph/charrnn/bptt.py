@@ -1,8 +1,10 @@
 """Hand-written BPTT of many char-RNNs at once, in padded batch tensors.
 
-The batched twin of :mod:`neurograph.charrnn.rnn`: B networks that share an alphabet
-of V characters, each with up to ``Hc`` hidden neurons, live in padded tensors
-whose neuron axis is laid out ``[inputs (V) | outputs (V) | hidden slots (Hc)]``:
+Each network is a min-char-rnn: it reads one-hot characters, updates a tanh
+hidden layer fully connected to itself, and predicts the next character with a
+softmax readout. B networks that share an alphabet of V characters, each with
+up to ``Hc`` hidden neurons, live in padded tensors whose neuron axis is laid
+out ``[inputs (V) | outputs (V) | hidden slots (Hc)]`` (a single run is B = 1):
 
 - ``weight``     (B, N, N) ``weight[b, target, source]``, N = 2V + Hc, zero where absent
 - ``bias``       (B, N)
@@ -12,10 +14,14 @@ whose neuron axis is laid out ``[inputs (V) | outputs (V) | hidden slots (Hc)]``
 
 A slot that holds no neuron has an all-zero row and column and zero bias, so
 its state stays 0 and it changes nothing (that is what padding means here).
-Every member may use its own multiplier scope: ``scope_all`` (B,) says which
-read the recurrence through the multipliers (see :mod:`neurograph.charrnn.rnn`).
+Each hidden neuron's multiplier scales its output. Scope ``readout`` (the
+multiplier revision's original code) scales only what the readout sees; scope
+``all`` (a literal reading of that paper's text) also scales what the
+recurrence sees; with multipliers at 1 both are the plain min-char-rnn. Every
+member may use its own scope: ``scope_all`` (B,) says which use ``all``.
 
-Two kernels compute the same window (tests compare them and autograd):
+Two kernels compute the same window (tests compare them with a naive
+neuron-by-neuron walk of the graph, finite differences and autograd):
 
 - on CPU tensors, :mod:`neurograph.kernels.charrnn_bptt`: the whole window of each
   member in one numba-compiled loop nest, members in parallel on
