@@ -191,6 +191,7 @@ def batched_bptt(
     workspace: Workspace | None = None,
     kernel: str | None = None,
     threads: int | None = None,
+    n_hidden: torch.Tensor | None = None,
 ) -> BatchedWindow:
     """Loss, gradients and last states of B windows (BPTT, no truncation inside).
 
@@ -198,13 +199,16 @@ def batched_bptt(
     scope_all: None (every member ``readout``) or (B,) bool; workspace: buffers
     to reuse across calls (a fresh one when None); kernel: see
     :func:`pick_kernel`; threads: the numba kernel's thread count (default
-    ``torch.get_num_threads()``).
+    ``torch.get_num_threads()``); n_hidden: (B,) int64 when member b's hidden
+    neurons fill slots 0..n_hidden[b]-1, so the numba kernel computes each member
+    at its own size and its numbers do not depend on the batch's capacity
+    (None: every slot may hold a neuron).
     """
     b, steps = inputs.shape
     v = n_chars
     ws = (workspace or Workspace()).ready(steps, weight, v)
     if pick_kernel(kernel, weight.device) == "numba":
-        return _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws, threads)
+        return _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws, threads, n_hidden)
     wxh, whh, why, bh, by = _blocks(weight, bias, v)
     h = whh.shape[1]
     m = None if multiplier is None else multiplier[:, 2 * v :]
@@ -261,7 +265,8 @@ def pick_kernel(kernel: str | None, device: torch.device) -> str:
     return kernel
 
 
-def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws: Workspace, threads) -> BatchedWindow:
+def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, ws: Workspace, threads,
+                  n_hidden) -> BatchedWindow:  # fmt: skip
     """:func:`batched_bptt` through :func:`neurograph.kernels.charrnn_bptt.bptt_window`."""
     b = weight.shape[0]
     m = ws.unit_m if multiplier is None else multiplier[:, 2 * v :].contiguous()  # (B, Hc)
@@ -270,7 +275,7 @@ def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, w
     g_w, g_b, g_m = ws.g_weight, ws.g_bias, ws.g_mult
     arrays = [ws.view(t) for t in (weight, bias, m, scope)] + [t.contiguous().numpy() for t in (inputs, targets, h0)]
     outputs = [loss.numpy()] + [ws.view(t) for t in (g_w, g_b, g_m)] + [h_last.numpy()]
-    bptt_window(*arrays, v, *outputs, threads=threads)
+    bptt_window(*arrays, v, *outputs, threads=threads, n_hidden=None if n_hidden is None else ws.view(n_hidden))
     return BatchedWindow(loss, g_w, g_b, None if multiplier is None else g_m, h_last)
 
 

@@ -36,16 +36,12 @@ class Member(RunState):
 
     def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Graph, RNG and task states and counters of a :meth:`Trainer.state` checkpoint;
-        hidden neurons take their saved slots (checkpoints without slots: 0..H-1 by
-        id). The tensors are the batch's to load."""
+        hidden neurons take slots 0..H-1 by id, as they hold them in a running batch
+        (the tensors are the batch's to load)."""
         self.graph = graph_from_state(state, tensors)
         self.io_ids = self.graph.ids("input") + self.graph.ids("output")
         self.restore_bookkeeping(state)
-        hidden = self.graph.ids("hidden")
-        slots = state.get("slots", list(range(len(hidden))))
-        if len(slots) != len(hidden) or len(set(slots)) != len(slots) or min(slots, default=0) < 0:
-            raise ValueError("checkpoint's slots do not match its hidden neurons")
-        self.slot_of = dict(zip(hidden, (int(k) for k in slots)))
+        self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}
         self.refresh_hidden()
         if self.compiled_ids() != state["compiled_ids"]:
             raise ValueError("checkpoint's compiled order does not match its graph")
@@ -64,9 +60,8 @@ class Member(RunState):
         return list(range(2 * n_chars)) + [2 * n_chars + self.slot_of[i] for i in self.hidden_ids.tolist()]
 
     def free_slot(self) -> int:
-        """Lowest slot this member does not use (may be beyond the batch's capacity)."""
-        used = set(self.slot_of.values())
-        return next(k for k in range(len(used) + 1) if k not in used)
+        """The slot a new neuron takes: the first after the member's (may be beyond the batch's capacity)."""
+        return len(self.slot_of)
 
     # ------------------------------------------------------------- cycle
     def window(self, row: np.ndarray) -> None:

@@ -160,6 +160,21 @@ class PaddedNets:
             t[b, position] = 0.0
         self._reset_memories(b, position)
 
+    def compact(self, b: int, slots: list[int]) -> None:
+        """Member ``b``'s hidden neurons move, in place, to slots 0..len(slots)-1: new slot k
+        is old slot ``slots[k]``; every other slot is emptied. The tensors keep their memory."""
+        v, n = self.v, self.weight.shape[1]
+        pos = torch.full((1, n), -1, dtype=torch.int64, device=self.weight.device)
+        pos[0, : 2 * v] = torch.arange(2 * v)
+        pos[0, 2 * v : 2 * v + len(slots)] = torch.tensor(slots, dtype=torch.int64) + 2 * v
+        row = torch.tensor([b], device=self.weight.device)
+        for name in ("weight", "mask", "bias", "multiplier", "h", "alive"):
+            t = getattr(self, name)
+            t[b] = _gather(t, row, pos, t.dim() - 1)[0]
+        for memories, key, fill in self._memories():
+            mem = memories[key]
+            mem[b] = _gather(mem, row, pos, len(_AXES[key]), fill)[0]
+
     def clear_member(self, b: int) -> None:
         for t in (self.weight, self.mask, self.bias, self.multiplier, self.h):
             t[b] = 0.0

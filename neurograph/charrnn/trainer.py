@@ -25,10 +25,15 @@ grows when a member needs a slot; members that finish leave the batch, and
 the slots are repacked when many stand empty. The sequence of a run (reports,
 checkpoints, the finish, stop requests) is :func:`neurograph.run.loop.run_loop`'s.
 
+A member's hidden neurons always fill its slots 0..H-1 in id order (a
+deletion closes the gap at once; new neurons take the next slot), and the
+numba kernel computes each member at its own size: a member's numbers depend
+on nothing else in the batch, so it computes exactly what its seed computes
+alone, and a resumed run continues bit for bit.
+
 Checkpoints are per member (:meth:`Trainer.state`): graph, RNG and task
-states, counters, the member's tensors in compiled order (inputs, outputs,
-hidden by id), its slots and the batch's capacity, so that a resumed batch
-lays its tensors out as the uninterrupted one did and continues bit for bit.
+states, counters and the member's tensors in compiled order (inputs, outputs,
+hidden by id).
 Any member's run folder can be resumed on its own, and a trainer built with
 ``checkpoints=`` continues members together (they must share the optimizer's
 step count).
@@ -103,8 +108,7 @@ class Trainer:
         self.optimizer.steps = _shared_steps(self.members, checkpoints)
         self.kernel = pick_kernel(kernel, self.device)  # the BPTT kernel (bptt.pick_kernel)
         self.running = list(self.members)  # batch row b holds running[b]
-        saved = [c[0].get("capacity", 0) for c in checkpoints if c is not None]
-        capacity = max([m.n_hidden for m in self.members] + [m.free_slot() for m in self.members] + saved)
+        capacity = max(m.n_hidden for m in self.members)
         self.nets = PaddedNets(len(self.members), self.n_chars, capacity, dtype=self.dtype, device=self.device,
                                optimizer=self.optimizer)  # fmt: skip
         for b, (m, checkpoint) in enumerate(zip(self.members, checkpoints)):
@@ -198,6 +202,7 @@ class Trainer:
             nets.weight, nets.bias, None if self._unit_multipliers else nets.multiplier,
             chars[:, :-1], chars[:, 1:], nets.h[:, hid],
             n_chars=self.n_chars, scope_all=self._scope, workspace=self._workspace, kernel=self.kernel, threads=threads,
+            n_hidden=self._n_hidden,
         )  # fmt: skip
         nets.h[:, hid] = result.h_last
         if self.kernel == "numba":
@@ -257,6 +262,11 @@ class Trainer:
         for nid in plan.delete:
             graph.delete_neuron(nid, reason=plan.reasons["delete"])
             nets.free(b, 2 * v + m.slot_of.pop(nid))
+        if plan.delete:  # close the gaps: hidden neurons stay in slots 0..H-1 by id
+            order = sorted(m.slot_of.items())
+            nets.compact(b, [slot for _, slot in order])
+            m.slot_of = {nid: k for k, (nid, _) in enumerate(order)}
+            m.refresh_hidden()
         fraction = m.start_fraction()
         for _ in range(plan.add):
             new = m.new_neuron(plan.reasons["add"])
@@ -271,6 +281,7 @@ class Trainer:
         m.deletes += len(plan.delete)
         m.refresh_hidden()
         self.penalty.n_hidden[b] = m.n_hidden
+        self._n_hidden[b] = m.n_hidden
         m.reporters.events([e for e in graph.events[n_events:] if e.kind in ("add", "delete")])
 
     # ------------------------------------------------------------ capacity
@@ -310,6 +321,7 @@ class Trainer:
         self._growing = [b for b, m in enumerate(self.running) if m.growing]  # rows whose rule may change them
         self._any_growing = bool(self._growing)
         self.penalty.n_hidden.copy_(torch.tensor([float(m.n_hidden) for m in self.running]))
+        self._n_hidden = torch.tensor([m.n_hidden for m in self.running], dtype=torch.int64)  # slots 0..H-1 in use
         self._scores = None
 
     # ---------------------------------------------------------- persistence
@@ -332,13 +344,7 @@ class Trainer:
             for key, mem in memories.items():
                 tensors[f"optimizer.{name}.{key}"] = square(mem) if key == "weight" else mem[b, pos].clone()
         state = m.bookkeeping_state(m.wall)
-        state.update(
-            graph=graph_state,
-            compiled_ids=m.compiled_ids(),
-            optimizer_steps=self.optimizer.steps,
-            slots=m.hidden_slots.tolist(),  # the layout the kernel's sums follow
-            capacity=nets.capacity,
-        )
+        state.update(graph=graph_state, compiled_ids=m.compiled_ids(), optimizer_steps=self.optimizer.steps)
         return state, tensors
 
     def write_back(self, m: Member | None = None) -> None:

@@ -6,8 +6,8 @@ step of each recurrence, and on the CPU their dispatch costs more than their
 arithmetic. Here numba compiles the whole window of one member (forward,
 readout, softmax, backward, every gradient) into one loop nest, which runs
 without the GIL; with more than one thread the members are split between the
-calling thread and spinning helper threads (:mod:`neurograph.kernels.threads`;
-numba's ``prange`` did not run in parallel between training cycles). It reads
+calling thread and helper threads (:mod:`neurograph.kernels.threads`; numba's
+``prange`` did not run in parallel between training cycles). It reads
 the padded tensors in place through numpy views (on the CPU ``tensor.numpy()``
 shares memory) and writes the workspace's gradient buffers; shapes, padding
 and meaning are the torch kernel's, and the tests compare the two and both
@@ -50,7 +50,7 @@ _LANES = 16  # rows are padded to a multiple of this, so vector loops need no sc
 
 
 def bptt_window(weight, bias, m, scope_all, inputs, targets, h0, n_chars, loss, g_weight, g_bias, g_mult, h_last, *,
-                threads: int | None = None) -> None:  # fmt: skip
+                threads: int | None = None, n_hidden=None) -> None:  # fmt: skip
     """Fill ``loss`` (B,), the gradient blocks of ``g_weight`` (B, N, N), ``g_bias``
     (B, N) and ``g_mult`` (B, N), and ``h_last`` (B, Hc), for one window per member.
 
@@ -58,13 +58,20 @@ def bptt_window(weight, bias, m, scope_all, inputs, targets, h0, n_chars, loss, 
     which members' recurrences read through them; inputs, targets: (B, T)
     int64; h0: (B, Hc). The outputs must be contiguous CPU tensors; entries of
     ``g_weight`` outside the three blocks are not written (``g_bias`` and
-    ``g_mult`` are, whole). threads: how many threads share the members
+    ``g_mult`` are, whole). threads: at most how many threads share the members
     (default ``torch.get_num_threads()``): the calling thread takes the first
-    range of members, helper threads (:mod:`neurograph.kernels.threads`) the others.
+    range of members, helper threads (:mod:`neurograph.kernels.threads`) the
+    others, as many as pay (see :class:`_Balance`). Which thread computes a
+    member does not change its numbers. n_hidden: (B,) int64, member b's hidden
+    neurons fill slots 0..n_hidden[b]-1 (the rest are empty): it is computed at its
+    own size, so its numbers do not depend on the batch's capacity; None: every
+    member at the capacity.
     """
     args = tuple(_np(a) for a in (weight, bias, m, scope_all, inputs, targets, h0))
-    args += (n_chars,) + tuple(o.numpy() for o in (loss, g_weight, g_bias, g_mult, h_last))
-    b = weight.shape[0]
+    args += (n_chars,) + tuple(o if isinstance(o, np.ndarray) else o.numpy() for o in (loss, g_weight, g_bias, g_mult, h_last))
+    capacity = args[0].shape[1] - 2 * n_chars
+    args += (np.full(args[0].shape[0], capacity, dtype=np.int64) if n_hidden is None else _np(n_hidden),)
+    b = args[0].shape[0]
     n = max(1, min(threads or torch.get_num_threads(), b))
     if n == 1 or not _busy.acquire(blocking=False):  # the helpers serve one caller at a time
         _span(0, b, *args)
@@ -79,44 +86,74 @@ _busy = threading.Lock()
 
 
 def _shared(b: int, n: int, args: tuple) -> None:
-    """Members split between the calling thread (the first range) and n - 1 helpers."""
-    bounds, others = _split(b, n), helpers(n - 1)
-    for helper, lo, hi in zip(others, bounds[1:-1], bounds[2:]):
+    """Members split between the calling thread (the first range) and up to n - 1 helpers."""
+    balance = _balances.setdefault((b, n), _Balance())
+    bounds = balance.bounds(b, n)
+    others = [(h, lo, hi) for h, lo, hi in zip(helpers(n - 1), bounds[1:-1], bounds[2:]) if hi > lo]
+    for helper, lo, hi in others:
         helper.post(_span, (lo, hi, *args))
     start = time.perf_counter()
     _span(0, bounds[1], *args)
     ran = time.perf_counter()
-    for helper in others:
+    for helper, _, _ in others:
         helper.join()
-    _rebalance(b, n, (ran - start) / max(bounds[1], 1), time.perf_counter() - ran)
+    if others:
+        balance.shared(b, n, (ran - start) / bounds[1], time.perf_counter() - ran)
+    else:
+        balance.alone()
 
 
-# (B, threads) -> members the calling thread takes beyond an even share: a helper
-# starts its range a little later than the calling thread, and may be slower (its
-# caches are colder). Which thread runs a member does not change its numbers.
-_lead: dict[tuple[int, int], int] = {}
+class _Balance:
+    """How many members the calling thread takes, for one (B, threads).
+
+    A helper starts its range later than the calling thread (waking it takes
+    10 to 100 us, more when another process has its core) and may run slower,
+    so after each call the calling thread takes one member more if it waited
+    for the helpers longer than a member takes, or one fewer if it hardly
+    waited. Taking all of them, it runs alone: for a small batch, or when the
+    helpers keep being late. It then hands a member back after ``patience``
+    calls to see whether they pay again, and doubles ``patience`` (up to
+    :data:`_MAX_PATIENCE`) each time it ends up alone again.
+    """
+
+    def __init__(self) -> None:
+        self.lead = 0  # members the calling thread takes beyond an even share
+        self.patience = 1  # calls alone before the helpers are tried again
+        self.calls_alone = 0
+
+    def bounds(self, b: int, n: int) -> list[int]:
+        """Bounds of n ranges of members: the calling thread's first (all of them
+        when it runs alone), the rest split evenly (some may be empty)."""
+        first = b // n + self.lead
+        return [0] + [first + (b - first) * k // (n - 1) for k in range(n)]
+
+    def shared(self, b: int, n: int, per_member: float, waited: float) -> None:
+        """After a call the helpers shared; times in seconds."""
+        if waited > per_member:
+            self.lead += 1
+            if b // n + self.lead == b:  # alone from the next call
+                self.patience = min(2 * self.patience, _MAX_PATIENCE)
+                self.calls_alone = 0
+        elif waited < per_member / 4 and b // n + self.lead > 1:
+            self.lead -= 1
+            self.patience = max(1, self.patience // 2)
+
+    def alone(self) -> None:
+        """After a call the calling thread ran alone."""
+        self.calls_alone += 1
+        if self.calls_alone >= self.patience:
+            self.lead -= 1
 
 
-def _split(b: int, n: int) -> list[int]:
-    """Bounds of n ranges of members: the calling thread's first, the rest even."""
-    first = b // n + _lead.get((b, n), 0)
-    return [0] + [first + (b - first) * k // (n - 1) for k in range(n)]
+_MAX_PATIENCE = 1024  # calls alone between tries of late helpers: a try costs at most one late helper
+_balances: dict[tuple[int, int], _Balance] = {}  # (B, threads) -> its balance
 
 
-def _rebalance(b: int, n: int, per_member: float, waited: float) -> None:
-    """Move one member to the calling thread if it waited for the helpers longer
-    than a member takes, or one back if it hardly waited."""
-    lead = _lead.get((b, n), 0)
-    if waited > per_member and b // n + lead < b - (n - 1):
-        lead += 1
-    elif waited < per_member / 4 and b // n + lead > 1:
-        lead -= 1
-    _lead[(b, n)] = lead
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
+def _np(t: torch.Tensor | np.ndarray) -> np.ndarray:
     """C-contiguous numpy view (a copy only if ``t`` is not contiguous): one
     compiled specialization per dtype, and contiguous rows for the vector loops."""
+    if isinstance(t, np.ndarray):
+        return t if t.flags.c_contiguous else np.ascontiguousarray(t)
     return t.contiguous().numpy()
 
 
@@ -172,27 +209,34 @@ def _tanh_typed(x):  # pragma: no cover - compile time
 
 
 @numba.njit(**_JIT)
-def _span(lo, hi, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last):  # pragma: no cover
+def _span(lo, hi, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last,
+          n_hid):  # pragma: no cover - compiled  # fmt: skip
     """Members lo..hi-1, on the calling thread, without the GIL."""
     h = weight.shape[1] - 2 * v
-    hp = -(-max(h, 1) // _LANES) * _LANES  # hidden vectors and blocks are padded with zeros to Hp
-    steps = inputs.shape[1]
-    # buffers shared by the range's members (allocated and zeroed once, not per member); the
-    # padding stays zero throughout: tanh(0) = 0, and the weights and factors there are zero
-    blocks = np.zeros((3, hp, hp), dtype=weight.dtype)  # Whh, Whh^T, d Whh
-    rows = np.zeros((2 * steps + 1 + 2 * v + 2, hp), dtype=weight.dtype)  # states, d_out, Why, d Why, m, mu
+    hp = -(-max(h, 1) // _LANES) * _LANES  # the largest member's Hp
+    n_rows = 2 * inputs.shape[1] + 1 + 2 * v + 2  # states, d_out, Why, d Why, m, mu
+    # flat buffers shared by the range's members, cut to each member's own Hp
+    block_buf = np.empty(3 * hp * hp, dtype=weight.dtype)  # Whh, Whh^T, d Whh
+    row_buf = np.empty(n_rows * hp, dtype=weight.dtype)
     for b in range(lo, hi):
-        _member(b, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last, blocks, rows)
+        hb = min(n_hid[b], h)
+        hpb = -(-max(hb, 1) // _LANES) * _LANES  # hidden vectors and blocks padded with zeros to Hp_b
+        blocks = block_buf[: 3 * hpb * hpb].reshape((3, hpb, hpb))
+        rows = row_buf[: n_rows * hpb].reshape((n_rows, hpb))
+        blocks[:] = 0  # the padding stays zero throughout: tanh(0) = 0, and the weights and factors there are 0
+        rows[:] = 0
+        _member(b, hb, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last, blocks, rows)
 
 
 @numba.njit(**_JIT)
-def _member(b, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last,
+def _member(b, h, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_b, g_m, h_last,
             blocks, rows):  # pragma: no cover - compiled  # fmt: skip
-    """Member b's window: forward, readout, backward; writes its loss, gradient
-    blocks and last state. ``blocks`` and ``rows``: :func:`_span`'s buffers."""
+    """Member b's window over its first h hidden slots: forward, readout, backward;
+    writes its loss, gradient blocks and last state (zero beyond h). ``blocks`` and
+    ``rows``: :func:`_span`'s buffers, zeroed."""
     w, x, y = weight[b], inputs[b], targets[b]  # (N, N), (T,), (T,)
-    steps, h = x.shape[0], w.shape[0] - 2 * v
-    hid, out = slice(2 * v, 2 * v + h), slice(v, 2 * v)
+    steps = x.shape[0]
+    hid, out, cap = slice(2 * v, 2 * v + h), slice(v, 2 * v), slice(2 * v, w.shape[0])
     whh, whh_t, g_hh = blocks[0], blocks[1], blocks[2]  # (Hp, Hp) each
     states, d_out = rows[: steps + 1], rows[steps + 1 : 2 * steps + 1]  # h_t at row t + 1, h0 at row 0; dloss/dh_t
     why, g_why = rows[2 * steps + 1 : 2 * steps + 1 + v], rows[2 * steps + 1 + v : 2 * steps + 1 + 2 * v]  # (V, Hp)
@@ -200,24 +244,24 @@ def _member(b, weight, bias, m, scope_all, inputs, targets, h0, v, loss, g_w, g_
     whh[:h, :h] = w[hid, hid]
     whh_t[:h, :h] = w[hid, hid].T
     why[:, :h] = w[out, hid]
-    m_b[:h] = m[b]
+    m_b[:h] = m[b, :h]
     if scope_all[b]:
-        mu[:h] = m[b]
+        mu[:h] = m[b, :h]
     else:
         mu[:h] = 1.0
-    states[0, :h] = h0[b]
+    states[0, :h] = h0[b, :h]
     _forward(w[hid, :v], bias[b, hid], x, whh_t, mu, states)
-    h_last[b] = states[steps, :h]
+    h_last[b] = 0
+    h_last[b, :h] = states[steps, :h]
 
-    d_out[:] = 0
-    g_why[:] = 0
     g_b[b] = 0
     g_m[b] = 0
     loss[b] = _readout(why, bias[b, out], m_b, y, states, d_out, g_why, g_b[b, out], g_m[b, hid])
+    g_w[b, out, cap] = 0
     g_w[b, out, hid] = g_why[:, :h]
 
-    g_hh[:] = 0
-    g_w[b, hid, :v] = 0
+    g_w[b, cap, :v] = 0
+    g_w[b, cap, cap] = 0
     _backward(x, whh, mu, scope_all[b], states, d_out, g_hh, g_w[b, hid, :v], g_b[b, hid], g_m[b, hid])
     g_w[b, hid, hid] = g_hh[:h, :h]
 
