@@ -28,9 +28,14 @@ shared machine: it leaves out the time spent waiting for a core).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -229,6 +234,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=200, help="untimed cycles before timing")
     ap.add_argument("--grow-cycles", type=int, default=10_000, help="cycles of the growing run")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flagship-cycles", type=int, default=100_000,
+                    help="cycles of `neurograph run scenarios/switch.yaml --no-live` timed beside the baseline "
+                         "(100,000: the whole scenario; 0: skip)")  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -266,6 +274,22 @@ def print_table(best: dict[str, tuple[float, float]], baseline: str) -> None:
         print(f"{name:<30}{wall:>9.0f}{wall / base_wall:>7.2f}x{cpu:>14.0f}{cpu / base_cpu:>7.2f}x")
 
 
+def time_flagship(cycles: int) -> dict:
+    """``neurograph run scenarios/switch.yaml --no-live`` in a fresh process: its own
+    training rate (summary.json), the command's wall time, and the final size."""
+    switch = Path(__file__).parents[1] / "scenarios" / "switch.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-c", "import sys; from neurograph_cli.main import main; sys.exit(main(sys.argv[1:]))",
+               "run", str(switch), "--no-live", "--out", str(Path(tmp) / "run")]  # fmt: skip
+        if cycles != 100_000:
+            cmd += ["--cycles", str(cycles)]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        summary = json.loads((Path(tmp) / "run" / "summary.json").read_text())
+    return {"cycles": summary["cycles"], "rate": summary["cycles_per_s"], "wall": wall, "hidden": summary["hidden"]}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)  # 30x30 matrices: intra-op threads only add overhead
@@ -283,6 +307,15 @@ def main(argv=None) -> None:
     m = grow.run_state
     print(f"* one run of {args.grow_cycles} cycles from 1 neuron, no warm-up: {m.n_hidden} hidden "
           f"at the end, {m.adds} adds, {m.deletes} deletes, loss {m.loss_per_char():.3f} nats/char")  # fmt: skip
+    if args.flagship_cycles:
+        base = best["baseline (numpy, float64)"][0]
+        run = time_flagship(args.flagship_cycles)
+        whole = run["cycles"] / run["wall"]
+        print(f"\nflagship `neurograph run scenarios/switch.yaml --no-live` ({run['cycles']:,} cycles, "
+              f"{run['hidden']} hidden at the end):")
+        print(f"  training rate {run['rate']:,.0f} cycles/s = {run['rate'] / base:.2f}x the baseline; "
+              f"whole command {run['wall']:.1f} s = {whole:,.0f} cycles/s = {whole / base:.2f}x "
+              f"(start-up, compilation and run folder included)")
 
 
 if __name__ == "__main__":
