@@ -42,11 +42,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from neurograph.kernels.charrnn_bptt import bptt_window
 
-__all__ = ["BatchedWindow", "KERNELS", "Workspace", "batched_bptt", "batched_logits", "mixed_scope", "pick_kernel"]
+__all__ = [
+    "BatchedWindow", "KERNELS", "Workspace", "batched_bptt", "batched_logits", "mixed_scope", "numba_window_in_place",
+    "pick_kernel",
+]  # fmt: skip
 
 
 @dataclass
@@ -123,6 +127,9 @@ class Workspace:
         self.offsets = torch.arange(b, device=weight.device) * n_chars  # row of member b's table
         self.unit_m = torch.ones((b, h), **like)  # the numba kernel's multipliers when they are fixed at 1
         self.readout_only = torch.zeros(b, dtype=torch.bool, device=weight.device)  # its scope_all when None
+        if weight.device.type == "cpu":  # numba_window_in_place's outputs
+            self.loss_np = np.empty(b, dtype=self.g_weight.numpy().dtype)
+            self.h_last_np = np.empty((b, h), dtype=self.loss_np.dtype)
         self._key = key
         return self
 
@@ -277,6 +284,28 @@ def _numba_window(weight, bias, multiplier, inputs, targets, h0, v, scope_all, w
     outputs = [loss.numpy()] + [ws.view(t) for t in (g_w, g_b, g_m)] + [h_last.numpy()]
     bptt_window(*arrays, v, *outputs, threads=threads, n_hidden=None if n_hidden is None else ws.view(n_hidden))
     return BatchedWindow(loss, g_w, g_b, None if multiplier is None else g_m, h_last)
+
+
+def numba_window_in_place(weight, bias, multiplier, h, chars: np.ndarray, v: int, scope_all, ws: Workspace,
+                          threads, n_hidden) -> np.ndarray:  # fmt: skip
+    """A trainer's window through the numba kernel: like :func:`batched_bptt`, but
+    ``chars`` (B, T + 1) is numpy (inputs ``[:, :-1]``, targets ``[:, 1:]``), the
+    carried state ``h`` (B, N) is read and replaced in place, and the gradients stay in
+    ``ws`` (``g_weight``, ``g_bias``, ``g_mult``). Returns the (B,) window losses.
+    Everything is passed as numpy views: no torch operation runs, since for one
+    small network their dispatch costs as much as the window."""
+    steps = chars.shape[1] - 1
+    ws.ready(steps, weight, v)
+    view = ws.view
+    hv = view(h)
+    m = view(ws.unit_m) if multiplier is None else np.ascontiguousarray(view(multiplier)[:, 2 * v :])
+    scope = view(ws.readout_only if scope_all is None else scope_all)
+    loss, h_last = ws.loss_np, ws.h_last_np
+    bptt_window(view(weight), view(bias), m, scope, chars[:, :-1], chars[:, 1:], np.ascontiguousarray(hv[:, 2 * v :]),
+                v, loss, view(ws.g_weight), view(ws.g_bias), view(ws.g_mult), h_last, threads=threads,
+                n_hidden=None if n_hidden is None else view(n_hidden))  # fmt: skip
+    hv[:, 2 * v :] = h_last
+    return loss
 
 
 def _one(like: torch.Tensor) -> torch.Tensor:

@@ -71,15 +71,17 @@ class Reserve(Fixed):
     def decide(self, ids: np.ndarray, scores: np.ndarray, ages: np.ndarray, rng: np.random.Generator) -> Plan:
         """Plan for one cycle. ids, scores, ages: (H,) per hidden neuron."""
         plan = Plan()
-        below = np.flatnonzero(self.below(scores))
-        excess = min(below.size - self.k, ids.size - 1)
+        mask = self.below(scores)
+        n_below = int(np.count_nonzero(mask))
+        excess = min(n_below - self.k, ids.size - 1)
         if excess > 0:
+            below = np.flatnonzero(mask)
             at_risk = self.selector.pick(ids[below], ages[below], excess, rng)
             plan.delete = [int(i) for i in at_risk[rng.random(excess) < self.p_del]]
-            plan.reasons["delete"] = f"{below.size} below threshold > k={self.k}"
-        elif below.size < self.k and rng.random() < self.p_add:
+            plan.reasons["delete"] = f"{n_below} below threshold > k={self.k}"
+        elif n_below < self.k and rng.random() < self.p_add:
             plan.add = 1
-            plan.reasons["add"] = f"{below.size} below threshold < k={self.k}"
+            plan.reasons["add"] = f"{n_below} below threshold < k={self.k}"
         if not plan.add and self.p_spontaneous > 0 and rng.random() < self.p_spontaneous:
             plan.add = 1
             plan.reasons["add"] = "spontaneous"

@@ -71,7 +71,7 @@ class Member(RunState):
     def decide(self, slot_scores: np.ndarray) -> Plan:
         """The rule's plan from this cycle's (Hc,) slot scores; hidden ids ascending."""
         ages = self.cycle - self.hidden_born
-        return self.rule.decide(self.hidden_ids, slot_scores[self.hidden_slots], ages, self.rng_structure)
+        return self.rule.decide(self.hidden_ids, slot_scores[: self.n_hidden], ages, self.rng_structure)  # slots 0..H-1
 
     def refresh_hidden(self) -> None:
         self.hidden_ids = np.array(sorted(self.slot_of), dtype=np.int64)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurograph.charrnn.bptt import Workspace, batched_bptt, mixed_scope, pick_kernel
+from neurograph.charrnn.bptt import Workspace, batched_bptt, mixed_scope, numba_window_in_place, pick_kernel
 from neurograph.charrnn.member import Member
 from neurograph.charrnn.padded import PaddedNets
 from neurograph.charrnn.penalties import BatchedPenalty
@@ -196,18 +196,21 @@ class Trainer:
         chars = self._chars[: len(rows)]
         for b, m in enumerate(rows):
             m.window(chars[b])
-        chars = torch.from_numpy(chars).to(self.device)
-        hid = nets.hidden
-        result = batched_bptt(
-            nets.weight, nets.bias, None if self._unit_multipliers else nets.multiplier,
-            chars[:, :-1], chars[:, 1:], nets.h[:, hid],
-            n_chars=self.n_chars, scope_all=self._scope, workspace=self._workspace, kernel=self.kernel, threads=threads,
-            n_hidden=self._n_hidden,
-        )  # fmt: skip
-        nets.h[:, hid] = result.h_last
+        multiplier = None if self._unit_multipliers else nets.multiplier
         if self.kernel == "numba":
-            host = self._update_compiled(result)
+            loss = numba_window_in_place(
+                nets.weight, nets.bias, multiplier, nets.h, chars, self.n_chars, self._scope, self._workspace,
+                threads, self._n_hidden,
+            )  # fmt: skip
+            host = self._update_compiled(loss, multiplier is not None)
         else:
+            chars = torch.from_numpy(chars).to(self.device)
+            hid = nets.hidden
+            result = batched_bptt(
+                nets.weight, nets.bias, multiplier, chars[:, :-1], chars[:, 1:], nets.h[:, hid],
+                n_chars=self.n_chars, scope_all=self._scope, workspace=self._workspace, kernel=self.kernel,
+            )  # fmt: skip
+            nets.h[:, hid] = result.h_last
             grads, params = result.as_dict(), nets.params
             self.penalty.add_gradient(params, grads)
             self.optimizer.step({k: params[k] for k in self.penalty.trainable}, grads, nets.masks)
@@ -222,25 +225,28 @@ class Trainer:
             self._maybe_repack()
         return host[:, 0].copy()
 
-    def _update_compiled(self, result) -> np.ndarray:
+    def _update_compiled(self, loss: np.ndarray, multipliers: bool) -> np.ndarray:
         """Penalty, optimizer, post-update step and scores in one compiled pass
-        (:mod:`neurograph.kernels.charrnn_update`); returns (B, 1 + Hc) losses and scores."""
+        (:mod:`neurograph.kernels.charrnn_update`) on the workspace's gradients;
+        returns (B, 1 + Hc) losses and scores."""
         self.optimizer.steps += 1
-        key = (self.nets.version, len(self.running))  # a new version whenever a tensor is replaced
+        key = (self.nets.version, len(self.running), multipliers)  # a new version whenever a tensor is replaced
         if self._update is None or self._update[0] != key:
-            self._update = (key, self._bind_update(result))
+            self._update = (key, self._bind_update(multipliers))
         self._update[1](self.optimizer.steps)
         host = self._host
-        host[:, 0] = result.loss.numpy()
+        host[:, 0] = loss
         return host
 
-    def _bind_update(self, result) -> CompiledUpdate:
-        nets, trainable, view = self.nets, self.penalty.trainable, self._workspace.view
+    def _bind_update(self, multipliers: bool) -> CompiledUpdate:
+        nets, trainable, ws = self.nets, self.penalty.trainable, self._workspace
+        view = ws.view
         memories = self.optimizer.memories({k: nets.params[k] for k in trainable})
         self._host = np.empty((len(self.running), 1 + nets.capacity))  # (B, 1 + Hc) losses and scores
+        grads = {"weight": ws.g_weight, "bias": ws.g_bias, "multiplier": ws.g_mult if multipliers else None}
         return CompiledUpdate(
             {k: view(t) for k, t in nets.params.items()},
-            {k: view(t) for k, t in result.as_dict().items() if k in trainable},
+            {k: view(t) for k, t in grads.items() if k in trainable and t is not None},
             {"weight": view(nets.mask), "bias": view(nets.alive)},
             {k: tuple(None if t is None else view(t) for t in pair) for k, pair in memories.items()},
             self.optimizer.settings(), self.penalty.kernel_args(), self._host[:, 1:],
