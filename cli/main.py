@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (its seed-<n>/ folders)")
     res.add_argument("--no-live", action="store_true")
     res.add_argument("--threads", type=thread_count, default=None, help="as for run; use the run's value to resume bit for bit")
+    res.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help="continue although scenario.yaml changed since the checkpoint (recorded in RUN_DIR/changes.jsonl)",
+    )
 
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
     val.add_argument("scenario", type=Path)
@@ -211,7 +217,10 @@ def _resume_seeds(args) -> int:
     from neurograph.charrnn.seeds import resume_seeds
 
     torch.set_num_threads(args.threads if args.threads is not None else (os.cpu_count() or 1))
-    return _seeds_done(args.run_dir, resume_seeds(args.run_dir, reporter_for=_first_seed_progress(), train=_train))
+    summaries = resume_seeds(
+        args.run_dir, reporter_for=_first_seed_progress(), train=_train, allow_changed=args.allow_changed
+    )
+    return _seeds_done(args.run_dir, summaries)
 
 
 def _cmd_resume(args) -> int:
@@ -224,7 +233,7 @@ def _cmd_resume(args) -> int:
 
     if is_seeds_dir(args.run_dir):
         return _resume_seeds(args)
-    scenario, state, tensors = open_for_resume(args.run_dir)
+    scenario, state, tensors = open_for_resume(args.run_dir, allow_changed=args.allow_changed)
     engine = _engine(scenario)
     if _finished(args.run_dir):
         raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
@@ -348,10 +357,17 @@ def _cmd_sweep(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _dispatch(args)
     except KeyboardInterrupt:
         sys.stderr.write("neurograph: interrupted\n")
         return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, as errors are (an old checkpoint resumed without its checks)."""
+    sys.stderr.write(f"neurograph: warning: {_one_line(message)}\n")
 
 
 def _one_line(error: Exception) -> str:

@@ -23,7 +23,17 @@ from neurograph.studies.aggregate import aggregate_rows
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.reader import read_jsonl
 from neurograph.run.reporters import Reporter, ReporterSet
-from neurograph.run.folder import RunFolder, RunFolderError, cut_logs, prepare_run_folder, read_for_resume, write_json_atomic
+from neurograph.run.folder import (
+    RunFolder,
+    RunFolderError,
+    cut_logs,
+    lock_run_folder,
+    prepare_run_folder,
+    read_for_resume,
+    record_scenario_changes,
+    release_run_folder,
+    write_json_atomic,
+)
 from neurograph.scenario import Scenario
 
 __all__ = ["is_seeds_dir", "seed_folders", "run_seeds", "resume_seeds"]
@@ -73,6 +83,9 @@ def run_seeds(
     out_root = Path(out_root)
     scenarios = [scenario.model_copy(update={"seed": int(s)}) for s in seeds]
     collectors = [_Rows() for _ in seeds]
+    for s in scenarios:  # every seed folder there is, before --force empties any of them
+        if (out_root / f"seed-{s.seed}").is_dir():
+            lock_run_folder(out_root / f"seed-{s.seed}")
     sets = []
     for s, rows in zip(scenarios, collectors):
         folder = prepare_run_folder(out_root / f"seed-{s.seed}", s, force=force)
@@ -102,12 +115,15 @@ def resume_seeds(
     reporter_for: Callable[[Scenario], Reporter] | None = None,
     kernel: str | None = None,
     train: Callable[[Trainer], list[dict]] | None = None,
+    allow_changed: bool = False,
 ) -> list[dict]:
     """Continue every unfinished seed of ``root`` in one batch; rewrite ``root/aggregate.json``.
 
     ``reporter_for(scenario)`` may add a reporter per trained seed (a progress
     display); ``train(trainer)`` runs the batch (default ``trainer.run()``, as
-    :func:`run_seeds`). Returns the trained seeds' summaries, by seed. Raises
+    :func:`run_seeds`); ``allow_changed``: as for
+    :func:`~neurograph.run.folder.open_for_resume`. Every seed folder is
+    locked while this runs. Returns the trained seeds' summaries, by seed. Raises
     :class:`RunFolderError` for an unusable folder or when every seed has
     finished, ValueError when the seeds cannot continue as one batch (their
     checkpoints were taken at different optimizer steps, say); either way no
@@ -117,22 +133,27 @@ def resume_seeds(
     folders = seed_folders(root)
     if not folders:
         raise RunFolderError(f"{root}: no seed-<n>/ run folders to resume")
-    opened = [(folder, *read_for_resume(folder)) for folder in folders]
-    todo = [entry for entry in opened if not _finished(entry[0])]
-    if not todo:
-        raise RunFolderError(f"{root}: every seed already finished ({len(folders)} seed folders)")
-    trainer = Trainer(
-        [scenario for _, scenario, *_ in todo],
-        checkpoints=[None if state is None else (state, tensors) for _, _, state, tensors, _ in todo],
-        kernel=kernel,
-    )
-    for member, (folder, scenario, state, _, sizes) in zip(trainer.members, todo):
-        if state is not None:
-            cut_logs(folder, sizes)
-        extra = [reporter_for(scenario)] if reporter_for is not None else []
-        member.reporters = ReporterSet([RunFolder(folder), *extra])
-    summaries = train(trainer) if train is not None else trainer.run()
-    _write_aggregate(root, opened[0][1].name, folders)
+    try:
+        opened = [(folder, *read_for_resume(folder, allow_changed=allow_changed)) for folder in folders]
+        todo = [entry for entry in opened if not _finished(entry[0])]
+        if not todo:
+            raise RunFolderError(f"{root}: every seed already finished ({len(folders)} seed folders)")
+        trainer = Trainer(
+            [scenario for _, scenario, *_ in todo],
+            checkpoints=[None if state is None else (state, tensors) for _, _, state, tensors, _ in todo],
+            kernel=kernel,
+        )
+        for member, (folder, scenario, state, _, sizes) in zip(trainer.members, todo):
+            if state is not None:
+                cut_logs(folder, sizes)
+                record_scenario_changes(folder, scenario, state)
+            extra = [reporter_for(scenario)] if reporter_for is not None else []
+            member.reporters = ReporterSet([RunFolder(folder), *extra])
+        summaries = train(trainer) if train is not None else trainer.run()
+        _write_aggregate(root, opened[0][1].name, folders)
+    finally:
+        for folder in folders:
+            release_run_folder(folder)
     return summaries
 
 

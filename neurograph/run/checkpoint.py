@@ -8,6 +8,11 @@ and the byte length of ``metrics.jsonl`` and ``events.jsonl`` at that moment
 (resume truncates them there, so nothing is repeated or skipped). It is
 written to a temporary file, fsynced, then renamed over the previous one: a
 kill at any moment leaves either the old or the new checkpoint, both whole.
+
+The metadata also holds ``sha256``, the digest of the state JSON and every
+tensor (:func:`neurograph.run.integrity.content_digest`): a checkpoint
+damaged after it was written is refused on loading. Checkpoints written
+before the digest existed load without this check.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from neurograph.atomic import write_bytes_atomic
+from neurograph.run.integrity import content_digest
 
 __all__ = ["FORMAT_VERSION", "CHECKPOINT", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
@@ -38,7 +44,13 @@ def save_checkpoint(folder: Path, state: dict, tensors: dict[str, torch.Tensor])
     """Atomically write ``state`` (JSON-able) and ``tensors`` to ``folder``."""
     folder = Path(folder)
     payload = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"format": "neurograph-checkpoint", "format_version": str(FORMAT_VERSION), "state": json.dumps(state)}
+    state_json = json.dumps(state)
+    meta = {
+        "format": "neurograph-checkpoint",
+        "format_version": str(FORMAT_VERSION),
+        "state": state_json,
+        "sha256": content_digest(state_json, payload),
+    }
     data = st_save(payload, metadata=meta)
     path = folder / CHECKPOINT
     write_bytes_atomic(path, data)
@@ -68,13 +80,18 @@ def load_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if meta.get("format") != "neurograph-checkpoint":
         raise CheckpointError(f"{path}: not a neurograph checkpoint")
     if meta.get("format_version") != str(FORMAT_VERSION):
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')} (this version reads {FORMAT_VERSION})")
+        found = meta.get("format_version")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {found}; this neurograph reads version {FORMAT_VERSION}"
+        )
     try:
         state = json.loads(meta["state"])
     except (KeyError, TypeError, ValueError):
         state = None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint (its state metadata is not a JSON object)")
+    if "sha256" in meta and meta["sha256"] != content_digest(meta["state"], tensors):
+        raise CheckpointError(f"{path}: damaged checkpoint (its contents do not match the sha256 it was written with)")
     return state, tensors
 
 

@@ -8,38 +8,82 @@ Layout of a run folder::
     graphs/cycle-N.graphml  periodic snapshots
     graph.graphml        final graph
     summary.json         final size and loss, wall time, cycles/s, status
+    changes.jsonl        each resume that continued under a changed scenario.yaml (--allow-changed)
+    .lock                the writer's lock (neurograph.run.lock)
 
 Lines are flushed as they are written and JSON/GraphML files are replaced
 atomically, so a crash loses at most the line being written.
+
+One process writes a run folder at a time: :func:`prepare_run_folder` and
+:func:`read_for_resume` lock it (:class:`RunFolderBusy` if another process
+holds it) and the :class:`RunFolder` writing the run lets go at its end; a
+process that dies lets go with it. A resume refuses a checkpoint trained
+under another scenario than ``scenario.yaml`` (see neurograph.run.integrity)
+unless asked to continue anyway, which ``changes.jsonl`` then records.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
+import warnings
 from pathlib import Path
 
 from neurograph.atomic import write_text_atomic
 from neurograph.run.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
+from neurograph.run import lock
+from neurograph.run.integrity import scenario_changes, scenario_digest, scenario_values, summarize_changes
 from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
 
 __all__ = [
     "RunFolderError",
+    "RunFolderBusy",
+    "CheckpointWarning",
     "RunFolder",
+    "lock_run_folder",
+    "release_run_folder",
     "prepare_run_folder",
     "open_for_resume",
     "read_for_resume",
     "cut_logs",
+    "record_scenario_changes",
     "write_json_atomic",
 ]
 
 _LOGS = ("metrics.jsonl", "events.jsonl")
+_CHANGES = "changes.jsonl"
 
 
 class RunFolderError(ValueError):
     """A run folder that cannot be created or used."""
+
+
+class RunFolderBusy(RunFolderError):
+    """A run folder another process is writing."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint resumed without the checks it predates (no scenario digest)."""
+
+
+def lock_run_folder(path: Path) -> None:
+    """Hold ``path``'s writer lock in this process; RunFolderBusy if another process holds it."""
+    try:
+        held = lock.acquire(path)
+    except OSError as e:
+        raise RunFolderError(f"{path}: run folder not writable ({e.strerror})") from None
+    if not held:
+        raise RunFolderBusy(
+            f"{path}: run folder is in use by another process (one writer at a time: wait for it or stop it)"
+        )
+
+
+def release_run_folder(path: Path) -> None:
+    """Let go of ``path``'s writer lock (a :class:`RunFolder` does at its end)."""
+    lock.release(path)
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -48,18 +92,20 @@ def write_json_atomic(path: Path, data) -> None:
 
 
 def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -> Path:
-    """Create ``path`` for a new run; refuses a non-empty folder unless ``force``."""
+    """Create ``path`` for a new run and lock it; refuses a non-empty folder unless ``force``."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"{path}: exists and is not a folder")
     try:
-        if path.is_dir() and any(path.iterdir()):
+        if path.is_dir() and any(p.name != lock.LOCK for p in path.iterdir()):
             if not force:
                 raise RunFolderError(f"{path}: run folder exists and is not empty (use --force to overwrite)")
             _probe_writable(path)  # before deleting anything
+            lock_run_folder(path)
             _remove_run_files(path)
         path.mkdir(parents=True, exist_ok=True)
         _probe_writable(path)
+        lock_run_folder(path)
     except OSError as e:
         raise RunFolderError(f"{path}: output folder not writable ({e.strerror})") from None
     write_text_atomic(path / "scenario.yaml", scenario_to_yaml(scenario))
@@ -68,7 +114,7 @@ def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -
 
 def _remove_run_files(path: Path) -> None:
     """What a previous run left (--force); other files in the folder stay."""
-    for name in (*_LOGS, "summary.json", "graph.graphml", CHECKPOINT, "plot.png"):
+    for name in (*_LOGS, "summary.json", "graph.graphml", CHECKPOINT, "plot.png", _CHANGES):
         (path / name).unlink(missing_ok=True)
     shutil.rmtree(path / "export", ignore_errors=True)
     for snapshot in (path / "graphs").glob("cycle-*.graphml"):
@@ -76,10 +122,11 @@ def _remove_run_files(path: Path) -> None:
 
 
 class RunFolder(Reporter):
-    """Reporter that writes metrics, events, snapshots and the summary."""
+    """Reporter that writes metrics, events, snapshots and the summary; holds the folder's lock until ``end``."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        lock_run_folder(self.path)  # already held after prepare_run_folder or open_for_resume
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._events = open(self.path / "events.jsonl", "a", encoding="utf-8")
 
@@ -108,32 +155,50 @@ class RunFolder(Reporter):
         write_json_atomic(self.path / "summary.json", summary)
         self._metrics.close()
         self._events.close()
+        release_run_folder(self.path)
 
 
-def open_for_resume(path: Path, loader=load_scenario) -> tuple[Scenario, dict | None, dict | None]:
-    """Scenario, checkpoint state and tensors of a run folder; logs cut to the checkpoint.
+def open_for_resume(
+    path: Path, loader=load_scenario, *, allow_changed: bool = False
+) -> tuple[Scenario, dict | None, dict | None]:
+    """Scenario, checkpoint state and tensors of a run folder, locked; logs cut to the checkpoint.
 
     ``loader(path)`` reads the folder's ``scenario.yaml`` (the char-RNN's by
     default; the URN passes its own). State and tensors are None for a run
     killed before it wrote anything: it starts from cycle 0.
 
-    Raises :class:`RunFolderError` for a folder that is not a run or whose
-    checkpoint is unusable.
+    Raises :class:`RunFolderError` for a folder that is not a run, whose
+    checkpoint is unusable or was trained under another scenario than
+    ``scenario.yaml`` (unless ``allow_changed``: the change is then recorded
+    in ``changes.jsonl``), and :class:`RunFolderBusy` for one another process
+    is writing.
     """
-    scenario, state, tensors, sizes = read_for_resume(path, loader)
+    scenario, state, tensors, sizes = read_for_resume(path, loader, allow_changed=allow_changed)
     if state is not None:
         cut_logs(path, sizes)
+        record_scenario_changes(path, scenario, state)
     return scenario, state, tensors
 
 
 def read_for_resume(
-    path: Path, loader=load_scenario
+    path: Path, loader=load_scenario, *, allow_changed: bool = False
 ) -> tuple[Scenario, dict | None, dict | None, dict[Path, int]]:
-    """:func:`open_for_resume` without cutting anything: also each log's length at the
-    checkpoint, for :func:`cut_logs` (a batch checks every folder before it cuts one)."""
+    """:func:`open_for_resume` without cutting or recording anything: also each log's length at
+    the checkpoint, for :func:`cut_logs` (a batch checks every folder before it cuts one).
+
+    The folder stays locked by this process, unless this raises."""
     path = Path(path)
     if not (path / "scenario.yaml").is_file():
         raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
+    lock_run_folder(path)
+    try:
+        return _read_locked(path, loader, allow_changed)
+    except BaseException:
+        release_run_folder(path)
+        raise
+
+
+def _read_locked(path: Path, loader, allow_changed: bool):
     for tmp in path.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill mid-write
         tmp.unlink(missing_ok=True)
     try:
@@ -144,6 +209,7 @@ def read_for_resume(
     except (ScenarioError, CheckpointError) as e:
         raise RunFolderError(str(e)) from None
     _check_same_run(path, scenario, state)
+    _check_same_scenario(path, scenario, state, allow_changed)
     return scenario, state, tensors, _log_sizes(path, state)
 
 
@@ -169,6 +235,37 @@ def _check_same_run(path: Path, scenario: Scenario, state: dict) -> None:
             f"{path / CHECKPOINT}: checkpoint is of scenario {found[0]!r} seed {found[1]}, "
             f"but scenario.yaml is {scenario.name!r} seed {scenario.seed}"
         )
+
+
+def _check_same_scenario(path: Path, scenario: Scenario, state: dict, allow_changed: bool) -> None:
+    """RunFolderError naming what differs if ``scenario`` is not the one the checkpoint was trained under."""
+    if "scenario_sha256" not in state:
+        warnings.warn(
+            f"{path / CHECKPOINT}: written before checkpoints recorded their scenario and digest; "
+            "resuming without checking scenario.yaml against it",
+            CheckpointWarning,
+            stacklevel=4,
+        )
+        return
+    if allow_changed or scenario_digest(scenario_values(scenario)) == state["scenario_sha256"]:
+        return
+    changes = scenario_changes(state.get("scenario_values", {}), scenario_values(scenario))
+    raise RunFolderError(
+        f"{path / 'scenario.yaml'}: changed since the checkpoint at cycle {state.get('cycle')}: "
+        f"{summarize_changes(changes) or 'its digest differs'} (resume --allow-changed continues under the new one)"
+    )
+
+
+def record_scenario_changes(path: Path, scenario: Scenario, state: dict) -> list[str]:
+    """Append to ``changes.jsonl`` how ``scenario`` differs from the one ``state`` was trained under; the changes."""
+    if "scenario_values" not in state:
+        return []
+    changes = scenario_changes(state["scenario_values"], scenario_values(scenario))
+    if changes:
+        record = {"cycle": state.get("cycle"), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changes": changes}
+        with open(Path(path) / _CHANGES, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    return changes
 
 
 def _log_sizes(path: Path, state: dict) -> dict[Path, int]:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from neurograph.run.integrity import stamp_scenario
+
 __all__ = ["Engine", "run_loop"]
 
 
@@ -135,7 +137,8 @@ class _Loop:
     def checkpoint(self, m) -> None:
         m.wall = self.elapsed(m)
         state, tensors = self.engine.state(m)
-        m.reporters.checkpoint(m.cycle, state, tensors)
+        # with the scenario it was trained under: a resume checks scenario.yaml against it
+        m.reporters.checkpoint(m.cycle, stamp_scenario(state, m.scenario), tensors)
 
     def elapsed(self, m) -> float:
         """``m``'s wall time across sessions, seconds."""

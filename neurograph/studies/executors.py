@@ -5,11 +5,13 @@
 - :func:`local_executor`: a process pool on this machine (the default). Each
   worker sets ``torch.set_num_threads(max(1, cores // workers))`` when it
   starts, so the workers together use the cores once, not ``workers`` times,
-  and exits at once on Ctrl-C.
+  exits at once on Ctrl-C, and dies with the sweep's process however that
+  ends (:mod:`neurograph.studies.no_orphans`).
 - :func:`dask_executor`: a Dask distributed cluster, either an existing
   scheduler (``tcp://host:port``) or a ``LocalCluster`` started here on the
-  loopback interface only. Dask is the optional extra ``neurograph[dask]``,
-  imported only when this backend is asked for.
+  loopback interface only, whose workers also die with this process. Dask is
+  the optional extra ``neurograph[dask]``, imported only when this backend is
+  asked for.
 
 A sweep only calls ``submit`` and ``shutdown``, so any other
 ``concurrent.futures.Executor`` works too.
@@ -22,6 +24,8 @@ import multiprocessing
 import os
 import signal
 from typing import Callable
+
+from neurograph.studies.no_orphans import die_with_parent
 
 __all__ = [
     "EXECUTORS",
@@ -87,8 +91,8 @@ def _set_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _start_pool_worker(threads: int) -> None:
-    """Pool worker setup: its share of the cores, and Ctrl-C ends it at once.
+def _start_pool_worker(threads: int, parent: int) -> None:
+    """Pool worker setup: its share of the cores, it dies with ``parent``, and Ctrl-C ends it at once.
 
     Ctrl-C reaches the whole process group. With Python's handler a worker
     would finish its run's interrupt and then take the next queued run; the
@@ -97,6 +101,7 @@ def _start_pool_worker(threads: int) -> None:
     checkpoints are replaced atomically, and a resume cuts the logs back to
     the last one.
     """
+    die_with_parent(parent)
     _set_torch_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -110,7 +115,7 @@ def local_executor(workers: int) -> cf.ProcessPoolExecutor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_pool_worker,
-        initargs=(threads_per_worker(workers),),
+        initargs=(threads_per_worker(workers), os.getpid()),
     )
 
 
@@ -142,8 +147,9 @@ def dask_executor(workers: int, scheduler: str | None = None) -> DaskExecutor:
     """Executor on a Dask cluster: ``scheduler`` (``tcp://host:port``) or a new loopback LocalCluster.
 
     The LocalCluster has ``workers`` single-threaded worker processes, each
-    with ``cores // workers`` torch threads. Workers of an existing scheduler
-    get one torch thread per process (their cores are not known here).
+    with ``cores // workers`` torch threads, that die with this process.
+    Workers of an existing scheduler get one torch thread per process (their
+    cores are not known here) and are left alone.
     """
     distributed = _import_distributed()
     cluster = None
@@ -157,16 +163,16 @@ def dask_executor(workers: int, scheduler: str | None = None) -> DaskExecutor:
                 dashboard_address=None,
             )
             client = distributed.Client(cluster)
-            threads = threads_per_worker(workers)
+            threads, parent = threads_per_worker(workers), os.getpid()  # the nannies live here
         else:
             client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
-            threads = 1
+            threads, parent = 1, None
     except (OSError, TimeoutError) as e:
         if cluster is not None:
             cluster.close()
         where = scheduler or "a local cluster"
         raise ExecutorError(f"cannot connect to dask scheduler {where}: {' '.join(str(e).split())}") from None
-    client.register_plugin(_torch_threads_plugin(distributed, threads), name="neurograph-torch-threads")
+    client.register_plugin(_torch_threads_plugin(distributed, threads, parent), name="neurograph-torch-threads")
     return DaskExecutor(client, cluster)
 
 
@@ -180,17 +186,20 @@ def _import_distributed():
     return distributed
 
 
-def _torch_threads_plugin(distributed, threads: int):
-    """Worker plugin that sets torch's thread count on every worker, present and future."""
+def _torch_threads_plugin(distributed, threads: int, parent: int | None):
+    """Worker plugin that sets torch's thread count on every worker, present and future,
+    and makes each die with process ``parent`` (None: leave them be)."""
 
     class TorchThreads(distributed.WorkerPlugin):  # defined here: dask is imported only when used
-        def __init__(self, n: int) -> None:
-            self.n = n
+        def __init__(self, n: int, parent: int | None) -> None:
+            self.n, self.parent = n, parent
 
         def setup(self, worker) -> None:
+            if self.parent is not None:
+                die_with_parent(self.parent, kernel=False)  # a nanny's helper thread started it: see no_orphans
             _set_torch_threads(self.n)
 
-    return TorchThreads(threads)
+    return TorchThreads(threads, parent)
 
 
 def make_executor(kind: str, workers: int, scheduler: str | None = None) -> cf.Executor:

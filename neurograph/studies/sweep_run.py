@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from neurograph.studies.executors import make_executor
-from neurograph.run.folder import write_json_atomic
+from neurograph.run.folder import release_run_folder, write_json_atomic
 from neurograph.scenario import Scenario, ScenarioError
 from neurograph.studies.extensions import StudyError, is_finished, measures, run_one
 from neurograph.studies.sweep_file import SUMMARY_METRICS, Sweep, SweepError, case_id, expand_cases, scenario_of
@@ -150,13 +150,17 @@ def run_job(job: Job) -> dict:
     Runs in a worker. The outcome is ``status``, ``error`` (one line, empty
     unless failed) and the job's metrics. A run's own failure is returned, not
     raised: an exception need not survive pickling through the executor, and
-    the row reads the same whichever executor ran it.
+    the row reads the same whichever executor ran it. The run folder is
+    locked while the run writes it (another writer fails with RunFolderBusy)
+    and let go however the run ends: a worker outlives its runs.
     """
     try:
         run_one(job.scenario, Path(job.folder))
         return outcome_of(Path(job.folder), job.metrics)
     except Exception as e:
         return failed_outcome(e, job.metrics)
+    finally:
+        release_run_folder(Path(job.folder))
 
 
 def failed_outcome(error: BaseException | str, metrics: tuple[str, ...]) -> dict:
