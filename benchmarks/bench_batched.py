@@ -20,7 +20,17 @@ networks grow; by 5,000 cycles the hard ones are near their final size) and
 the full protocol's time projected from it. With ``--measure-protocol`` the
 whole protocol is run and timed.
 
+``--threads-check`` instead times only the batch, at 1 thread, 2 threads, the
+``--seeds`` default (:func:`neurograph.kernels.threads.available_cores`) and 2
+spinning threads (``NEUROGRAPH_SPIN_US=5000``), on the machine as it is and
+then with one busy process that the benchmark starts and stops (``python -c
+'while True: pass'``): short rounds, the configurations interleaved in a
+rotating order, medians over the rounds (other processes come and go) and
+ratios of the medians; and how many cores this process kept busy (its CPU
+time over the wall time).
+
     python benchmarks/bench_batched.py [--cycles 300] [--repeats 3] [--measure-protocol] [--kernel torch]
+    python benchmarks/bench_batched.py --threads-check [--rounds 15] [--round-cycles 150]
 """
 
 from __future__ import annotations
@@ -28,6 +38,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +50,7 @@ import torch
 from bench_charrnn import make_baseline, scenario, timed
 from neurograph.charrnn.trainer import BatchedTrainer
 from neurograph.charrnn.bptt import KERNELS
+from neurograph.kernels import threads as kernel_threads
 from neurograph.scenario import load_scenario
 from neurograph.charrnn.train import Trainer
 
@@ -56,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--protocol-sample", type=int, default=1000, help="protocol cycles timed after the warm-up")
     ap.add_argument("--measure-protocol", action="store_true", help="run and time the whole Figure 1 protocol")
     ap.add_argument("--kernel", choices=KERNELS, default=None, help="batched BPTT kernel (default: numba on the CPU)")
+    ap.add_argument("--threads-check", action="store_true", help="only the batch's rate by thread count, idle and busy")
+    ap.add_argument("--rounds", type=int, default=15, help="--threads-check: interleaved rounds per load")
+    ap.add_argument("--round-cycles", type=int, default=150, help="--threads-check: timed batched steps per round")
     return ap.parse_args(argv)
 
 
@@ -117,6 +134,56 @@ def measure_protocol(kernel: str | None) -> tuple[float, list[dict]]:
     return time.perf_counter() - t0, summaries
 
 
+def thread_configurations() -> dict[str, tuple[int, float]]:
+    """Name -> (torch threads, kernel spin in seconds) for --threads-check."""
+    spin, default = kernel_threads.spin_s, kernel_threads.available_cores()
+    return {"1 thread": (1, spin), "2 threads": (2, spin), f"default ({default})": (default, spin),
+            "2 spinning": (2, 5e-3)}  # fmt: skip
+
+
+def time_threads(args, busy: bool) -> dict[str, list[tuple[float, float]]]:
+    """Per configuration, (net-cycles/s, cores this process kept busy) in each round;
+    with ``busy``, next to one busy process."""
+    batch, configs = fixed_batch(args.kernel), thread_configurations()
+    names, spin = list(configs), kernel_threads.spin_s
+    runs = {name: [] for name in names}
+    background = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        for r in range(args.rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                torch.set_num_threads(configs[name][0])
+                kernel_threads.spin_s = configs[name][1]
+                for _ in range(args.warmup // 5):
+                    batch.step()
+                wall, cpu = timed(batch.step, args.round_cycles, None)
+                runs[name].append((wall * NETWORKS, wall / cpu))
+    finally:
+        if background is not None:
+            background.kill()
+            background.wait()
+        kernel_threads.spin_s = spin
+        torch.set_num_threads(1)
+    return runs
+
+
+def print_threads(args) -> None:
+    """--threads-check: median rates, cores used and ratios, as is and next to one busy process."""
+    names = list(thread_configurations())
+    one, two, default = names[:3]
+    print(f"batched x{NETWORKS}: net-cycles/s and cores this process kept busy, medians over {args.rounds} "
+          f"rounds of {args.round_cycles} steps; ratios of the median rates")  # fmt: skip
+    print(f"{'':<24}" + "".join(f"{n:>12}" for n in names) + f"{'default/best':>14}{'2/1':>6}")
+    for busy in (False, True):
+        before = os.getloadavg()[0]
+        runs = time_threads(args, busy)
+        rate = {n: statistics.median(r for r, _ in runs[n]) for n in names}
+        cores = {n: statistics.median(c for _, c in runs[n]) for n in names}
+        label = f"{'+1 busy process' if busy else 'as is'} (load {before:.1f})"
+        print(f"{label:<24}" + "".join(f"{rate[n]:>12.0f}" for n in names)
+              + f"{rate[default] / max(rate[one], rate[two]):>14.2f}{rate[two] / rate[one]:>6.2f}")  # fmt: skip
+        print(f"{'  cores busy':<24}" + "".join(f"{cores[n]:>12.2f}" for n in names))
+
+
 def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
@@ -124,6 +191,8 @@ def duration(seconds: float) -> str:
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)
+    if args.threads_check:
+        return print_threads(args)
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs; hidden {HIDDEN}, window 40, hard task L=6, float32 unless noted")  # fmt: skip
     best = time_fixed(args)

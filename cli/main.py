@@ -148,12 +148,15 @@ def _engine(scenario) -> _Engine:
 
 
 def _threads(args, scenario) -> int:
-    """Torch threads: ``--threads``, else all cores for the URN and for a ``--seeds`` batch
-    (its kernel splits the members), 1 for a single char-RNN."""
+    """Torch threads: ``--threads``, else the cores this process may use for the URN
+    and for a ``--seeds`` batch (whose kernel wakes sleeping helper threads only
+    while they pay: neurograph.kernels.charrnn_bptt), 1 for a single char-RNN."""
+    from neurograph.kernels.threads import available_cores
+
     if args.threads is not None:
         return args.threads
     batch = bool(getattr(args, "seeds", None))
-    return (os.cpu_count() or 1) if _engine(scenario).all_cores or batch else 1
+    return available_cores() if _engine(scenario).all_cores or batch else 1
 
 
 def _cmd_run(args) -> int:

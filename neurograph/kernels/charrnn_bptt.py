@@ -107,7 +107,8 @@ class _Balance:
     """How many members the calling thread takes, for one (B, threads).
 
     A helper starts its range later than the calling thread (waking it takes
-    10 to 100 us, more when another process has its core) and may run slower,
+    10 to 30 us on an idle 2-core VM, far longer when another process has its
+    core) and may run slower,
     so after each call the calling thread takes one member more if it waited
     for the helpers longer than a member takes, or one fewer if it hardly
     waited. Taking all of them, it runs alone: for a small batch, or when the
