@@ -13,43 +13,80 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+from neurograph import __version__
 from neurograph_cli.arguments import seed_list, thread_count
 
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
 
+STEPS = (
+    "Runs count steps: a char-RNN trains in cycles (one 40-character window each), a URN in epochs "
+    "(passes over its training set); --cycles, the report intervals and the progress lines count the same steps."
+)
+SET_HELP = (
+    "override a scenario field, the value parsed as YAML, e.g. --set structure.p_del=0.1 --set "
+    "phases.1.task.length=5; repeatable, applied in order; setting a kind to another drops the old kind's "
+    "fields (set the new kind first); default: none (docs/scenarios.md lists every field)"
+)
+SCENARIO_HELP = "scenario YAML file (every field: docs/scenarios.md or `neurograph schema --markdown`)"
+
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neurograph", description="Neural networks whose structure evolves while they learn.")
+    p = argparse.ArgumentParser(
+        prog="neurograph", description="Neural networks whose structure evolves while they learn.", epilog=STEPS
+    )
+    p.add_argument("--version", action="version", version=f"neurograph {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="train a scenario into a run folder")
-    run.add_argument("scenario", type=Path)
-    run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-seed<seed>)")
+    run = sub.add_parser("run", help="train a scenario into a run folder", epilog=STEPS)
+    run.add_argument("scenario", type=Path, help=SCENARIO_HELP)
+    run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-seed<seed>; --seeds: runs/<name>-seeds)")
     seeding = run.add_mutually_exclusive_group()
-    seeding.add_argument("--seed", type=int)
     seeding.add_argument(
-        "--seeds", type=seed_list, help="train several seeds in one batch, e.g. 0-19 or 0,3,7: OUT/seed-<n>/ + OUT/aggregate.json"
+        "--seed", type=int, help="the run's seed, 0 to 4,294,967,295 (default: the scenario's seed, itself 0 by default)"
     )
-    run.add_argument("--cycles", type=int, help="total cycles; phases are scaled to keep their proportions")
-    run.add_argument("--device", choices=["cpu", "cuda", "auto"])
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    seeding.add_argument(
+        "--seeds",
+        type=seed_list,
+        help="train several seeds in one batch, e.g. 0-19 or 0,3,7: OUT/seed-<n>/ + OUT/aggregate.json "
+        "(char-RNN only; default: one run)",
+    )
+    run.add_argument(
+        "--cycles",
+        type=int,
+        help="total steps: char-RNN cycles or URN epochs; phases are scaled to keep their proportions "
+        "(default: the scenario's phases)",
+    )
+    run.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        help="where tensors live; auto: cuda when there is a GPU (default: the scenario's device, itself cpu by default)",
+    )
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help=SET_HELP)
     run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     run.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     run.add_argument(
         "--threads",
         type=thread_count,
         default=None,
-        help="torch CPU threads (default: 1 for one char-RNN, all cores for --seeds and the URN)",
+        help="torch CPU threads (default: 1 for one char-RNN, all cores for --seeds and the URN); the run folder "
+        "records it and resume uses it",
     )
 
     res = sub.add_parser(
         "resume", help="continue an interrupted run from its last checkpoint (a --seeds folder: as one batch)"
     )
     res.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (its seed-<n>/ folders)")
-    res.add_argument("--no-live", action="store_true")
-    res.add_argument("--threads", type=thread_count, default=None, help="as for run; use the run's value to resume bit for bit")
+    res.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
+    res.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        help="torch CPU threads (default: the count the run was trained with, recorded in its checkpoint; "
+        "another count continues, with a warning, but no longer bit for bit)",
+    )
     res.add_argument(
         "--allow-changed",
         action="store_true",
@@ -57,20 +94,35 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     val = sub.add_parser("validate", help="check a scenario and print it fully resolved")
-    val.add_argument("scenario", type=Path)
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    val.add_argument("scenario", type=Path, help=SCENARIO_HELP)
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help=SET_HELP)
+
+    sch = sub.add_parser("schema", help="print the scenario JSON Schema (for editors) or its Markdown reference")
+    sch.add_argument(
+        "--markdown", action="store_true", help="the Markdown reference of every field (docs/scenarios.md) instead"
+    )
+    sch.add_argument(
+        "--model", choices=["charrnn", "urn"], help="one model's schema only (default: both, as one schema)"
+    )
 
     exp = sub.add_parser("export", help="write a run's graph as GraphML, dynamic GEXF or CSV")
-    exp.add_argument("run_dir", type=Path)
-    exp.add_argument("--format", required=True, choices=["graphml", "gexf", "csv"])
-    exp.add_argument("--cycle", type=int, help="export the snapshot at this cycle instead of the final graph")
+    exp.add_argument("run_dir", type=Path, help="run folder")
+    exp.add_argument(
+        "--format",
+        required=True,
+        choices=["graphml", "gexf", "csv"],
+        help="graphml: one graph; gexf: the whole run as a dynamic graph; csv: node and edge tables (required)",
+    )
+    exp.add_argument(
+        "--cycle", type=int, help="export the snapshot at this step instead of the final graph (default: final)"
+    )
     exp.add_argument("--out", type=Path, help="file (a folder for csv; default: RUN_DIR/export/...)")
 
     show = sub.add_parser("show", help="print a run's summary (also for an unfinished run)")
-    show.add_argument("run_dir", type=Path)
+    show.add_argument("run_dir", type=Path, help="run folder")
 
     plot = sub.add_parser("plot", help="PNG of loss and hidden size against cycles")
-    plot.add_argument("run_dir", type=Path)
+    plot.add_argument("run_dir", type=Path, help="run folder")
     plot.add_argument("--out", type=Path, help="PNG file (default: RUN_DIR/plot.png)")
 
     rep = sub.add_parser("report", help="the papers' Figures 1-3 and a table from the multi-seed outputs in DIR")
@@ -175,9 +227,26 @@ def _cmd_run(args) -> int:
     out = args.out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     folder = prepare_run_folder(out, scenario, force=args.force)
     trainer.reporters = ReporterSet([engine.folder(folder), make_progress(sys.stdout, live=not args.no_live)])
-    summary = _train(trainer)
+    return _train_into(trainer, folder)
+
+
+def _train_into(trainer, folder: Path) -> int:
+    """Train a single run writing ``folder``; on an interrupt, say how to continue it."""
+    try:
+        summary = _train(trainer)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one while the final outputs were written
+        return _interrupted(folder)
     sys.stdout.write(f"run folder: {folder}\n")
-    return 130 if summary["status"] == "interrupted" else 0
+    return _interrupted(folder) if summary["status"] == "interrupted" else 0
+
+
+def _interrupted(folder: Path) -> int:
+    """Exit code 130, after the command that continues the run in ``folder``."""
+    import shlex
+
+    sys.stderr.write(f"neurograph: interrupted; resume with: neurograph resume {shlex.quote(str(folder))}\n")
+    return 130
+
 
 
 def _run_seeds(args, scenario) -> int:
@@ -188,7 +257,10 @@ def _run_seeds(args, scenario) -> int:
         raise ValueError("--seeds batches the char-RNN; run URN seeds one by one or with `neurograph sweep`")
     out = args.out or Path("runs") / f"{scenario.name}-seeds"
     progress = _first_seed_progress()
-    summaries = run_seeds(scenario, args.seeds, out, force=args.force, reporter_for=progress, train=_train)
+    try:
+        summaries = run_seeds(scenario, args.seeds, out, force=args.force, reporter_for=progress, train=_train)
+    except KeyboardInterrupt:
+        return _interrupted(out)
     return _seeds_done(out, summaries)
 
 
@@ -210,7 +282,7 @@ def _first_seed_progress():
 
 def _seeds_done(out: Path, summaries: list[dict]) -> int:
     sys.stdout.write(f"run folders: {out}/seed-*, aggregate: {out}/aggregate.json\n")
-    return 0 if all(s["status"] == "finished" for s in summaries) else 130
+    return 0 if all(s["status"] == "finished" for s in summaries) else _interrupted(out)
 
 
 def _resume_seeds(args) -> int:
@@ -219,11 +291,41 @@ def _resume_seeds(args) -> int:
 
     from neurograph.charrnn.seeds import resume_seeds
 
-    torch.set_num_threads(args.threads if args.threads is not None else (os.cpu_count() or 1))
-    summaries = resume_seeds(
-        args.run_dir, reporter_for=_first_seed_progress(), train=_train, allow_changed=args.allow_changed
-    )
+    recorded = _recorded_threads(args.run_dir)
+    torch.set_num_threads(_resume_threads(args, recorded, os.cpu_count() or 1))
+    try:
+        summaries = resume_seeds(
+            args.run_dir, reporter_for=_first_seed_progress(), train=_train, allow_changed=args.allow_changed
+        )
+    except KeyboardInterrupt:
+        return _interrupted(args.run_dir)
     return _seeds_done(args.run_dir, summaries)
+
+
+def _recorded_threads(seeds_dir: Path) -> int | None:
+    """The thread count a ``--seeds`` batch was trained with: its first checkpoint's (None if none says)."""
+    from neurograph.charrnn.seeds import seed_folders
+    from neurograph.run.checkpoint import CheckpointError, load_checkpoint
+
+    for folder in seed_folders(seeds_dir):
+        try:
+            return load_checkpoint(folder)[0].get("threads")
+        except CheckpointError:
+            continue
+    return None
+
+
+def _resume_threads(args, recorded, default: int) -> int:
+    """``--threads``, else the count the run was trained with (``recorded``, from its checkpoint), else
+    ``default``; continuing with another count than the recorded one is said on stderr."""
+    if args.threads is None:
+        return recorded if isinstance(recorded, int) and recorded >= 1 else default
+    if isinstance(recorded, int) and args.threads != recorded:
+        sys.stderr.write(
+            f"neurograph: warning: {args.run_dir} was trained with --threads {recorded}; continuing with "
+            f"{args.threads}, so the result may differ from an uninterrupted run's (omit --threads to keep {recorded})\n"
+        )
+    return args.threads
 
 
 def _cmd_resume(args) -> int:
@@ -240,7 +342,7 @@ def _cmd_resume(args) -> int:
     engine = _engine(scenario)
     if _finished(args.run_dir):
         raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
-    torch.set_num_threads(_threads(args, scenario))
+    torch.set_num_threads(_resume_threads(args, (state or {}).get("threads"), _threads(args, scenario)))
     reporters = ReporterSet([engine.folder(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
     try:
         trainer = engine.trainer(scenario, reporters=reporters, checkpoint=None if state is None else (state, tensors))
@@ -248,9 +350,7 @@ def _cmd_resume(args) -> int:
         raise RunFolderError(
             f"{args.run_dir}/checkpoint.safetensors: does not fit scenario.yaml ({type(e).__name__}: {e})"
         ) from None
-    summary = _train(trainer)
-    sys.stdout.write(f"run folder: {args.run_dir}\n")
-    return 130 if summary["status"] == "interrupted" else 0
+    return _train_into(trainer, args.run_dir)
 
 
 def _finished(run_dir: Path) -> bool:
@@ -338,6 +438,18 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_schema(args) -> int:
+    import json
+
+    from neurograph.scenario_reference import json_schema, markdown_reference
+
+    if args.markdown and args.model:
+        raise ValueError("--markdown documents both models; leave out --model")
+    text = markdown_reference() if args.markdown else json.dumps(json_schema(args.model), indent=2) + "\n"
+    sys.stdout.write(text)
+    return 0
+
+
 def _cmd_report(args) -> int:
     from neurograph.studies.paper_report import write_paper_report
 
@@ -393,6 +505,7 @@ def _dispatch(args) -> int:
         "sweep": _cmd_sweep,
         "study": _cmd_study,
         "report": _cmd_report,
+        "schema": _cmd_schema,
     }
     try:
         return handlers[args.command](args)

@@ -24,9 +24,11 @@ __all__ = ["add_arguments", "run_command"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+    parser.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO", help="char-RNN scenario YAML files")
     parser.add_argument("--seeds", type=seed_count, default=10, help="seeds 0..N-1 per scenario (default 10)")
-    parser.add_argument("--cycles", type=int, help="total cycles per run; phases keep their proportions")
+    parser.add_argument(
+        "--cycles", type=int, help="total cycles per run; phases keep their proportions (default: the scenario's)"
+    )
     parser.add_argument("--workers", type=worker_count, default=2, help="parallel runs, one CPU thread each (default 2)")
     parser.add_argument("--out", type=Path, default=Path("runs/extensions"), help="study folder (default runs/extensions)")
     parser.add_argument("--batched", action="store_true", help="train all runs in one batched tensor program")

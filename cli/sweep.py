@@ -26,10 +26,18 @@ __all__ = ["add_arguments", "run_command", "main"]
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The sweep command's arguments; options given here replace the sweep file's fields."""
     parser.add_argument("sweep", type=Path, help="sweep file (see docs/sweeps.md)")
-    parser.add_argument("--executor", choices=["local", "inprocess", "dask"], help="where runs execute")
-    parser.add_argument("--workers", type=int, help="parallel runs (local pool, dask LocalCluster)")
     parser.add_argument(
-        "--scheduler", metavar="tcp://HOST:PORT", help="existing dask scheduler (implies --executor dask)"
+        "--executor",
+        choices=["local", "inprocess", "dask"],
+        help="where runs execute: a local process pool, this process, or dask (default: the file's, else local)",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="parallel runs (local pool, dask LocalCluster; default: the file's, else 2)"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="existing dask scheduler (implies --executor dask; default: the file's, else a local cluster)",
     )
     parser.add_argument("--out", type=Path, help="sweep folder (default: the file's out, or runs/sweeps/<name>)")
     parser.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")

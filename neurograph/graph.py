@@ -23,13 +23,23 @@ whose size is known up front should be built with ``Graph(capacity=S)``
 
 float64 storage makes compile -> write back -> compile exact for float32 and
 float64 compiled tensors alike.
+
+Every method that takes a neuron takes its id or the :class:`Neuron` itself
+(``NeuronRef``), so what one view returns another accepts:
+
+>>> g = Graph()
+>>> x = g.add_neuron("input")
+>>> h = g.add_neuron("hidden")
+>>> g.connect(x, h, 0.5)
+>>> [g.lineage(n) for n in g.hidden], g.incoming(h)
+([[1]], {0: 0.5})
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator, Literal, Mapping
+from typing import Iterable, Iterator, Literal, Mapping, Union
 
 import numpy as np
 
@@ -43,6 +53,7 @@ __all__ = [
     "Graph",
     "GraphError",
     "neuron_label",
+    "NeuronRef",
 ]
 
 Role = Literal["input", "hidden", "output"]
@@ -124,6 +135,18 @@ class Event:
         }
 
 
+NeuronRef = Union[int, Neuron]  # a neuron given by id or as the object a view returned
+
+
+def _id(neuron: NeuronRef) -> int:
+    """The id of a neuron given by id or as a :class:`Neuron`."""
+    return neuron.id if isinstance(neuron, Neuron) else neuron
+
+
+def _ids(neurons: Iterable[NeuronRef]) -> list[int]:
+    return [_id(n) for n in neurons]
+
+
 class Graph:
     """Neurons, connections, graveyard and event log of one network.
 
@@ -153,11 +176,12 @@ class Graph:
     def __len__(self) -> int:
         return len(self.neurons)
 
-    def __contains__(self, neuron_id: int) -> bool:
-        return neuron_id in self.neurons
+    def __contains__(self, neuron_id: NeuronRef) -> bool:
+        return _id(neuron_id) in self.neurons
 
-    def neuron(self, neuron_id: int) -> Neuron:
+    def neuron(self, neuron_id: NeuronRef) -> Neuron:
         """The living neuron with this id (:class:`GraphError` if none)."""
+        neuron_id = _id(neuron_id)
         try:
             return self.neurons[neuron_id]
         except KeyError:
@@ -188,21 +212,20 @@ class Graph:
         """Id the next added neuron will get."""
         return self._next_id
 
-    def age(self, neuron_id: int) -> int:
+    def age(self, neuron_id: NeuronRef) -> int:
         """Cycles since birth (to death for a dead neuron)."""
-        n = self.neurons.get(neuron_id) or self.dead.get(neuron_id)
-        if n is None:
-            raise GraphError(f"unknown neuron id {neuron_id}")
+        n = self._record(neuron_id)
         end = self.cycle if n.died is None else n.died
         return end - n.born
 
-    def ages(self, ids: Iterable[int] | None = None) -> np.ndarray:
+    def ages(self, ids: Iterable[NeuronRef] | None = None) -> np.ndarray:
         """Ages of living neurons (default: all, ascending id), int64."""
-        ids = self.ids() if ids is None else list(ids)
+        ids = self.ids() if ids is None else _ids(ids)
         return np.array([self.cycle - self.neuron(i).born for i in ids], dtype=np.int64)
 
-    def lineage(self, neuron_id: int) -> list[int]:
-        """Chain of ``inherited_from``, oldest ancestor first, ending at ``neuron_id``."""
+    def lineage(self, neuron_id: NeuronRef) -> list[int]:
+        """Chain of ``inherited_from`` ids, oldest ancestor first, ending at ``neuron_id``."""
+        neuron_id = _id(neuron_id)
         chain = [neuron_id]
         parent = self._record(neuron_id).inherited_from
         while parent is not None:
@@ -210,23 +233,25 @@ class Graph:
             parent = self._record(parent).inherited_from
         return chain[::-1]
 
-    def lineage_label(self, neuron_id: int) -> str:
+    def lineage_label(self, neuron_id: NeuronRef) -> str:
         """Lineage flattened for files, e.g. ``h3>h9>h17``."""
         return ">".join(self._record(i).label for i in self.lineage(neuron_id))
 
-    def _record(self, neuron_id: int) -> Neuron:
+    def _record(self, neuron_id: NeuronRef) -> Neuron:
+        neuron_id = _id(neuron_id)
         n = self.neurons.get(neuron_id) or self.dead.get(neuron_id)
         if n is None:
             raise GraphError(f"unknown neuron id {neuron_id}")
         return n
 
     # ----------------------------------------------------------- connections
-    def has_connection(self, source: int, target: int) -> bool:
+    def has_connection(self, source: NeuronRef, target: NeuronRef) -> bool:
         s, t = self.neuron(source).slot, self.neuron(target).slot
         return bool(self._present[t, s])
 
-    def connection(self, source: int, target: int) -> Connection:
+    def connection(self, source: NeuronRef, target: NeuronRef) -> Connection:
         """View of one existing connection."""
+        source, target = _id(source), _id(target)
         if not self.has_connection(source, target):
             raise GraphError(f"no connection {source} -> {target}")
         return self._view(source, target)
@@ -247,12 +272,12 @@ class Graph:
     def num_connections(self) -> int:
         return int(self._present.sum())
 
-    def incoming(self, neuron_id: int) -> dict[int, float]:
+    def incoming(self, neuron_id: NeuronRef) -> dict[int, float]:
         """Source id -> weight of every connection into this neuron."""
         slot = self.neuron(neuron_id).slot
         return self._wiring(self._present[slot, :], self._weights[slot, :])
 
-    def outgoing(self, neuron_id: int) -> dict[int, float]:
+    def outgoing(self, neuron_id: NeuronRef) -> dict[int, float]:
         """Target id -> weight of every connection out of this neuron."""
         slot = self.neuron(neuron_id).slot
         return self._wiring(self._present[:, slot], self._weights[:, slot])
@@ -261,12 +286,12 @@ class Graph:
         by_slot = {n.slot: i for i, n in self.neurons.items()}
         return {by_slot[s]: float(weights[s]) for s in np.flatnonzero(present).tolist()}
 
-    def block(self, targets: list[int], sources: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def block(self, targets: list[NeuronRef], sources: list[NeuronRef]) -> tuple[np.ndarray, np.ndarray]:
         """Weights and presence of ``targets x sources``, float64 and bool copies."""
         ix = np.ix_(self._slots(targets), self._slots(sources))
         return self._weights[ix].copy(), self._present[ix].copy()
 
-    def set_weights(self, targets: list[int], sources: list[int], weights: np.ndarray) -> None:
+    def set_weights(self, targets: list[NeuronRef], sources: list[NeuronRef], weights: np.ndarray) -> None:
         """Overwrite the weights of existing connections (absent ones stay absent).
 
         A value change, not a structural change: no event is logged.
@@ -274,7 +299,7 @@ class Graph:
         ix = np.ix_(self._slots(targets), self._slots(sources))
         self._weights[ix] = np.where(self._present[ix], np.asarray(weights, dtype=np.float64), 0.0)
 
-    def _slots(self, ids: Iterable[int]) -> np.ndarray:
+    def _slots(self, ids: Iterable[NeuronRef]) -> np.ndarray:
         return np.array([self.neuron(i).slot for i in ids], dtype=np.int64)
 
     # ------------------------------------------------------------ structure
@@ -286,7 +311,7 @@ class Graph:
         multiplier: float = 1.0,
         position: tuple[float, float, float] = (0.0, 0.0, 0.0),
         tags: Iterable[str] = (),
-        inherited_from: int | None = None,
+        inherited_from: NeuronRef | None = None,
         reason: str = "",
     ) -> Neuron:
         """Create a neuron with a fresh id; it has no connections yet."""
@@ -294,6 +319,7 @@ class Graph:
             raise GraphError(f"role must be one of {ROLES}, got {role!r}")
         generation = 0
         if inherited_from is not None:
+            inherited_from = _id(inherited_from)
             if inherited_from not in self.dead:
                 raise GraphError(f"can only inherit from a dead neuron, {inherited_from} is not")
             generation = self.dead[inherited_from].generation + 1
@@ -314,9 +340,10 @@ class Graph:
         self._log("add", neuron.id, reason)
         return neuron
 
-    def delete_neuron(self, neuron_id: int, *, reason: str = "") -> Fossil:
+    def delete_neuron(self, neuron_id: NeuronRef, *, reason: str = "") -> Fossil:
         """Remove a neuron and its connections; its wiring goes to the graveyard."""
         neuron = self.neuron(neuron_id)
+        neuron_id = neuron.id
         self._log("delete", neuron_id, reason)
         fossil = Fossil(
             neuron=replace(neuron, died=self.cycle, slot=-1),
@@ -341,22 +368,25 @@ class Graph:
 
     def connect(
         self,
-        source: int,
-        target: int,
+        source: NeuronRef,
+        target: NeuronRef,
         weight: float,
         *,
-        inherited_from: int | None = None,
+        inherited_from: NeuronRef | None = None,
         reason: str = "",
     ) -> None:
         """Create (or overwrite) the connection ``source -> target``."""
         s, t = self.neuron(source), self.neuron(target)
+        source, target = s.id, t.id
+        inherited_from = None if inherited_from is None else _id(inherited_from)
         self._weights[t.slot, s.slot] = float(weight)
         self._present[t.slot, s.slot] = True
         self._set_meta(source, target, inherited_from)
         self._log("connect", target, reason, other=source)
 
-    def disconnect(self, source: int, target: int, *, reason: str = "") -> None:
+    def disconnect(self, source: NeuronRef, target: NeuronRef, *, reason: str = "") -> None:
         """Remove the connection ``source -> target``."""
+        source, target = _id(source), _id(target)
         if not self.has_connection(source, target):
             raise GraphError(f"no connection {source} -> {target}")
         s, t = self.neurons[source], self.neurons[target]
@@ -367,12 +397,12 @@ class Graph:
 
     def wire(
         self,
-        targets: list[int],
-        sources: list[int],
+        targets: list[NeuronRef],
+        sources: list[NeuronRef],
         weights: np.ndarray,
         *,
         present: np.ndarray | None = None,
-        inherited_from: int | None = None,
+        inherited_from: NeuronRef | None = None,
         reason: str = "",
     ) -> None:
         """Set a whole ``targets x sources`` block of connections at once.
@@ -386,6 +416,8 @@ class Graph:
         Logged as one ``rewire`` event whose ``neuron`` is the single target
         (else -1) and ``other`` the single source (else -1).
         """
+        targets, sources = _ids(targets), _ids(sources)
+        inherited_from = None if inherited_from is None else _id(inherited_from)
         weights = np.asarray(weights, dtype=np.float64)
         shape = (len(targets), len(sources))
         if weights.shape != shape:

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
 
 from neurograph.charrnn.scenario import Scenario
+from neurograph.registry import field_registry
 from neurograph.schema import ScenarioError
 from neurograph.urn.scenario import URNScenario
 from neurograph.yaml_file import YAMLFileError, parse_yaml, read_yaml_mapping
@@ -109,7 +110,7 @@ def format_validation(path: Path, err: ValidationError, data: Any, set_by: set[s
         accepted = ", ".join([f"{DEFAULT_MODEL} (the default)", *_OTHER_MODELS])
         where, msg = "model", f"unknown model {tag!r}; accepted: {accepted}"
     elif first["type"] == "extra_forbidden":
-        section = _model_at(loc[:-1], MODELS.get(tag) if isinstance(tag, str) else None)
+        section = _model_at(loc[:-1], MODELS.get(tag) if isinstance(tag, str) else None, data)
         msg = "unknown field" + (f"; accepted: {', '.join(section.model_fields)}" if section else "")
     elif not where and ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum():
         where, msg = msg.split(": ", 1)  # a whole-scenario rule names its field first
@@ -144,14 +145,24 @@ def _child(node: Any, key: Any) -> Any:
     return None
 
 
-def _model_at(loc: tuple, root: type[BaseModel] | None) -> type[BaseModel] | None:
-    """Section model at a pydantic location (tags included), to list its fields."""
+def _model_at(loc: tuple, root: type[BaseModel] | None, data: Any = None) -> type[BaseModel] | None:
+    """Section model at a pydantic location (tags included), to list its fields.
+
+    A registry's field (:attr:`neurograph.registry.Registry.field`) puts no tag
+    into the location: the section registered under the input's ``kind`` there is taken.
+    """
     node: Any = root
     for part in loc:
         if isinstance(node, type) and issubclass(node, BaseModel):
             field = node.model_fields.get(part)
             node = field.annotation if field else None
+            data = _child(data, part)
+            registry = field_registry(field)
+            if registry is not None:
+                kind = data.get("kind") if isinstance(data, dict) else None
+                node = registry.config(kind) if kind in registry.kinds() else None
         elif get_origin(node) is list and isinstance(part, int):
+            data = _child(data, part)
             node = get_args(node)[0]
         elif get_origin(node) is Union:  # discriminated: the tag names the member
             tagged = [m for m in get_args(node) if getattr(m, "model_fields", {}).get("kind")]
@@ -171,7 +182,11 @@ def apply_overrides(data: dict, overrides: list[str], path: Path) -> dict:
     """Apply ``a.b.c=value`` overrides (value parsed as YAML) to the nested dict ``data``, in place.
 
     An absent key is accepted only when it is a field of the scenario's
-    model, checked by validating a probe.
+    model, checked by validating a probe. Setting a section's ``kind`` to
+    another kind switches the rule: the old kind's fields are dropped and the
+    new kind starts from its defaults (``--set structure.selector.kind=oldest``
+    on an ``age_weighted`` selector drops its ``alpha``); set the new kind's
+    fields after it (``--set structure.kind=fixed --set structure.hidden=20``).
     """
     for item in overrides:
         if "=" not in item:
@@ -197,15 +212,30 @@ def _set(data: dict, keys: list[str], value: Any, path: Path, dotted: str) -> No
             key = int(key)
         elif isinstance(node, dict):
             if key not in node and not _settable(data, keys[: i + 1]):
-                raise ScenarioError(f"{path}: --set {dotted}: no field {where}")
+                switch = f"; to switch kinds set {'.'.join(keys[:i] + ['kind'])} first" if "kind" in node else ""
+                of_kind = f" (kind {node['kind']!r}{switch})" if "kind" in node else ""
+                raise ScenarioError(f"{path}: --set {dotted}: no field {where}{of_kind}")
             if not last and key not in node:
-                node[key] = {}  # an optional section left to its defaults
+                node[key] = _default_section(data, keys[: i + 1])  # an optional section left to its defaults
         else:
             raise ScenarioError(f"{path}: --set {dotted}: {'.'.join(keys[:i])} is not a section")
         if last:
+            if key == "kind" and isinstance(node, dict) and node.get("kind", value) != value:
+                node.clear()  # another kind: the old kind's fields do not apply to it
             node[key] = value
         else:
             node = node[key]
+
+
+def _default_section(data: dict, keys: list[str]) -> dict:
+    """The defaults of the absent section at ``keys``, as data (a --set inside it keeps its kind); {} if unknown."""
+    try:
+        node: Any = _ADAPTER.validate_python(data)
+    except ValidationError:
+        return {}
+    for key in keys:
+        node = node[int(key)] if isinstance(node, list) else getattr(node, key, None)
+    return node.model_dump(mode="json") if isinstance(node, BaseModel) else {}
 
 
 def _settable(data: dict, keys: list[str]) -> bool:

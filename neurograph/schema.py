@@ -123,28 +123,42 @@ class AdagradConfig(Strict):
     """min-char-rnn's Adagrad (multiplier revision: lr 0.1, gradients clipped to +-5)."""
 
     kind: Literal["adagrad"] = "adagrad"
-    lr: float = Field(0.1, gt=0.0, le=MAX_LR)
-    grad_clip: float | None = Field(5.0, gt=0.0, le=MAX_CLIP)
-    memory_init: float = Field(0.0, ge=0.0, le=MAX_CLIP)
+    lr: float = Field(0.1, gt=0.0, le=MAX_LR, description="learning rate (multiplier code: 0.1)")
+    grad_clip: float | None = Field(
+        5.0, gt=0.0, le=MAX_CLIP, description="each gradient clipped to +-this before the step (code: 5; null: none)"
+    )
+    memory_init: float = Field(
+        0.0, ge=0.0, le=MAX_CLIP, description="starting value of each squared-gradient memory (min-char-rnn: 0)"
+    )
 
 
 class RMSPropConfig(Strict):
     """Outgoing-L1 revision's RMSProp: decay 0.01, lr 0.01, each update clipped to 0.01."""
 
     kind: Literal["rmsprop"] = "rmsprop"
-    lr: float = Field(0.01, gt=0.0, le=MAX_LR)
-    decay: float = Field(0.01, gt=0.0, le=1.0)
-    update_clip: float | None = Field(0.01, gt=0.0, le=MAX_CLIP)
-    grad_clip: float | None = Field(None, gt=0.0, le=MAX_CLIP)
+    lr: float = Field(0.01, gt=0.0, le=MAX_LR, description="learning rate (outgoing-L1 code: 0.01)")
+    decay: float = Field(
+        0.01, gt=0.0, le=1.0, description="weight of the new squared gradient in the memory (code: 0.01)"
+    )
+    update_clip: float | None = Field(
+        0.01, gt=0.0, le=MAX_CLIP, description="each weight update clipped to +-this (code: 0.01; null: none)"
+    )
+    grad_clip: float | None = Field(
+        None, gt=0.0, le=MAX_CLIP, description="each gradient clipped to +-this (code: none)"
+    )
     memory_init: float = Field(0.01, ge=0.0, le=MAX_CLIP, description="original code starts new memories at 0.01")
 
 
 class AdamConfig(Strict):
+    """Adam, the URN's optimizer (Golkar: learning rate 7e-4)."""
+
     kind: Literal["adam"] = "adam"
-    lr: float = Field(7e-4, gt=0.0, le=MAX_LR)
-    beta1: float = Field(0.9, ge=0.0, lt=1.0)
-    beta2: float = Field(0.999, ge=0.0, lt=1.0)
-    grad_clip: float | None = Field(None, gt=0.0, le=MAX_CLIP)
+    lr: float = Field(7e-4, gt=0.0, le=MAX_LR, description="learning rate (paper: 7e-4)")
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="decay of the gradient's running mean (Adam's default)")
+    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="decay of the squared gradient's (Adam's default)")
+    grad_clip: float | None = Field(
+        None, gt=0.0, le=MAX_CLIP, description="each gradient clipped to +-this (paper: none)"
+    )
 
 
 OptimizerConfig = Annotated[Union[AdagradConfig, RMSPropConfig, AdamConfig], Field(discriminator="kind")]

@@ -216,7 +216,8 @@ def test_ctrl_c_stops_a_seeds_run_cleanly_and_resume_finishes_it(tmp_path):
     while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 5):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130, proc.stderr.read()
+    assert proc.wait(timeout=120) == 130
+    assert proc.stderr.read().endswith(f"resume with: neurograph resume {out}\n")
     from neurograph.run.checkpoint import load_checkpoint
 
     cycles = {json.loads((f / "summary.json").read_text())["cycles"] for f in seed_folders(out)}

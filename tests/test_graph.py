@@ -233,6 +233,22 @@ def test_siblings_share_an_ancestor(graph: Graph) -> None:
     assert a.generation == b.generation == 1
 
 
+def test_neurons_are_taken_wherever_ids_are(graph: Graph) -> None:
+    """What a view returns (a Neuron) is accepted where an id is: ``lineage(g.hidden[0])``."""
+    h = graph.hidden
+    graph.connect(graph.inputs[0], h[0], 0.5)
+    graph.wire([h[1]], [h[0], h[2]], np.array([[1.0, 2.0]]))
+    assert [graph.lineage(n) for n in h] == [[n.id] for n in h]
+    assert graph.lineage_label(h[0]) == h[0].label and graph.age(h[0]) == 0
+    assert graph.incoming(h[1]) == {h[0].id: 1.0, h[2].id: 2.0} and graph.outgoing(h[0]) == {h[1].id: 1.0}
+    assert graph.has_connection(h[0], h[1]) and graph.connection(h[0], h[1]).weight == 1.0
+    graph.disconnect(h[2], h[1])
+    dead = graph.delete_neuron(h[2])
+    child = graph.add_neuron("hidden", inherited_from=dead.neuron)
+    assert graph.lineage(child) == [h[2].id, child.id] and h[0] in graph
+    graph.check()
+
+
 # ------------------------------------------------------------------ graveyard
 def test_graveyard_keeps_last_wiring(graph: Graph) -> None:
     graph.connect(0, 3, 0.5)

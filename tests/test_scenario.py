@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import neurograph.scenario as scenario_module
-from neurograph.charrnn.scenario import Scenario
+from neurograph.charrnn.scenario import Scenario, revision_optimizer
 from neurograph.scenario import MODELS, ScenarioError, load_scenario, scenario_to_yaml
 from neurograph.urn.scenario import URNScenario
 
@@ -84,3 +84,77 @@ def test_shipped_scenarios_round_trip(path, tmp_path):
     again.write_text(scenario_to_yaml(s))
     assert load_scenario(again) == s
     assert ("model" in yaml.safe_load(again.read_text())) == (s.model == "urn")
+
+
+# ------------------------------------------------------------- switching kinds
+AGE_WEIGHTED = SCENARIOS / "extensions" / "ext-age-weighted.yaml"  # selector: {kind: age_weighted, alpha: ...}
+
+
+@pytest.mark.parametrize(
+    "overrides, selector",
+    [
+        (["structure.selector.kind=oldest"], {"kind": "oldest"}),  # alpha went with its kind
+        (["structure.selector.kind=uniform", "structure.selector.kind=age_weighted"], {"kind": "age_weighted", "alpha": 1.0}),
+        (["structure.selector.kind=youngest", "structure.selector.kind=age_weighted", "structure.selector.alpha=-2"],
+         {"kind": "age_weighted", "alpha": -2.0}),
+    ],
+)  # fmt: skip
+def test_set_kind_switches_a_rule_and_drops_the_old_kinds_fields(overrides, selector):
+    assert load_scenario(AGE_WEIGHTED, overrides).structure.selector.model_dump() == selector
+
+
+def test_setting_the_same_kind_keeps_its_fields():
+    before = load_scenario(AGE_WEIGHTED).structure.selector
+    assert load_scenario(AGE_WEIGHTED, ["structure.selector.kind=age_weighted"]).structure.selector == before
+
+
+def test_set_kind_then_the_new_kinds_fields():
+    s = load_scenario(SWITCH, ["structure.kind=fixed", "structure.hidden=20"])
+    assert (s.structure.kind, s.structure.hidden, s.structure.threshold) == ("fixed", 20, 0.05)
+    assert s.optimizer.kind == "rmsprop"  # switch.yaml names its optimizer
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["structure.kind=multipliers", "structure.new_norm=0.5"],
+         "--set structure.new_norm: no field structure.new_norm (kind 'multipliers'; to switch kinds set structure.kind first)"),
+        (["structure.selector.alpha=2"],  # the absent selector is the default one, uniform
+         "--set structure.selector.alpha: no field structure.selector.alpha (kind 'uniform'; to switch kinds set "
+         "structure.selector.kind first)"),
+    ],
+)  # fmt: skip
+def test_a_field_of_another_kind_says_how_to_switch(overrides, message):
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(SWITCH, overrides)
+    assert str(err.value) == f"{SWITCH}: {message}"
+
+
+# ----------------------------------------------------------- default optimizer
+@pytest.mark.parametrize(
+    "structure, optimizer",
+    [
+        ("{kind: multipliers}", {"kind": "adagrad", "lr": 0.1, "grad_clip": 5.0, "memory_init": 0.0}),
+        ("{kind: outgoing_l1}",
+         {"kind": "rmsprop", "lr": 0.01, "decay": 0.01, "update_clip": 0.01, "grad_clip": None, "memory_init": 0.01}),
+        ("{kind: fixed, hidden: 5, penalty: multipliers}", {"kind": "adagrad", "lr": 0.1, "grad_clip": 5.0, "memory_init": 0.0}),
+        ("{kind: fixed, hidden: 5}", {"kind": "rmsprop", "lr": 0.01, "decay": 0.01, "update_clip": 0.01,
+                                      "grad_clip": None, "memory_init": 0.01}),
+    ],
+)  # fmt: skip
+def test_the_optimizer_defaults_to_the_revisions(structure, optimizer, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: s\nstructure: {structure}\nphases: [{{task: {{kind: easy}}, cycles: 10}}]\n")
+    assert load_scenario(path).optimizer.model_dump() == optimizer
+    assert load_scenario(path, ["optimizer.lr=0.5"]).optimizer.model_dump() == {**optimizer, "lr": 0.5}
+
+
+def test_the_shipped_scenarios_use_their_revisions_default_optimizer():
+    """The defaults are the optimizers the shipped scenarios (the papers' settings) spell out."""
+    checked = 0
+    for path in sorted(SCENARIOS.rglob("*.yaml")):
+        if path.parent.name != "sweeps" and yaml.safe_load(path.read_text()).get("model") != "urn":
+            s = load_scenario(path)
+            assert s.optimizer == revision_optimizer(s.structure), path
+            checked += 1
+    assert checked > 10

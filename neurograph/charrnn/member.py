@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neurograph.charrnn.growth import Plan
+from neurograph.graph import Graph
 from neurograph.run.network_state import graph_from_state
 from neurograph.run.reporters import Reporter
 from neurograph.charrnn.run_state import RunState
@@ -27,8 +28,8 @@ __all__ = ["Member"]
 class Member(RunState):
     """Bookkeeping of one run inside a batch: a :class:`RunState` plus its slots."""
 
-    def __init__(self, scenario: Scenario, reporters: Reporter | None = None) -> None:
-        super().__init__(scenario, reporters)
+    def __init__(self, scenario: Scenario, reporters: Reporter | None = None, graph: Graph | None = None) -> None:
+        super().__init__(scenario, reporters, graph)
         self.io_ids = self.graph.ids("input") + self.graph.ids("output")
         self.tick = (0.0, 0)  # (time, cycle) of the last metrics row, for its cycles/s
         self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}  # hidden id -> slot

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from pathlib import Path
 
 import numpy as np
 
-from neurograph.charrnn.network import add_hidden, build_char_rnn
+from neurograph.charrnn.network import add_hidden, build_char_rnn, check_char_rnn
 from neurograph.charrnn.growth import build_rule
 from neurograph.charrnn.inherit import add_inherited, choose_fossil
 from neurograph.charrnn.penalties import build_penalty
+from neurograph.graph import Graph
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.scenario import Scenario
-from neurograph.charrnn.tasks import EasyTask, HardTask, TextTask, shared_alphabet
+from neurograph.charrnn.tasks import TASKS, shared_alphabet
 
 __all__ = ["RunState", "make_task"]
 
@@ -31,18 +31,14 @@ COUNTERS = ("cycle", "smooth", "last_loss", "last_char", "adds", "deletes", "pha
 
 
 def make_task(config, rng: np.random.Generator):
-    """Task generator of a phase's ``task`` section."""
-    if config.kind == "easy":
-        return EasyTask(config.p, rng=rng)
-    if config.kind == "hard":
-        return HardTask(config.length, rng=rng)
-    return TextTask(Path(config.path), rng=rng)
+    """Task generator of a phase's ``task`` section (its kind's builder in :data:`TASKS`)."""
+    return TASKS.build(config, rng)
 
 
 class RunState:
     """Graph, RNG streams, tasks, rule, penalty and counters of one run."""
 
-    def __init__(self, scenario: Scenario, reporters: Reporter | None = None) -> None:
+    def __init__(self, scenario: Scenario, reporters: Reporter | None = None, graph: Graph | None = None) -> None:
         self.scenario = scenario
         self.reporters = reporters or ReporterSet()
         s_structure, s_init, s_tasks = np.random.SeedSequence(scenario.seed).spawn(3)
@@ -56,14 +52,18 @@ class RunState:
         self.penalty = build_penalty(cfg)
         self.rule = build_rule(cfg)
         self.scope = getattr(cfg, "scope", "readout")
-        self.graph = build_char_rnn(
-            self.alphabet,
-            cfg.hidden if cfg.kind == "fixed" else cfg.initial_hidden,
-            rng=self.rng_init,
-            std=cfg.init.std,
-            multiplier=getattr(cfg, "first_multiplier", 1.0),
-            graveyard_size=scenario.graveyard,
-        )
+        if graph is not None:  # built by hand: it replaces the scenario's initial network
+            check_char_rnn(graph, self.alphabet)
+            self.graph = graph
+        else:
+            self.graph = build_char_rnn(
+                self.alphabet,
+                cfg.hidden if cfg.kind == "fixed" else cfg.initial_hidden,
+                rng=self.rng_init,
+                std=cfg.init.std,
+                multiplier=getattr(cfg, "first_multiplier", 1.0),
+                graveyard_size=scenario.graveyard,
+            )
         self.graph.meta.update(scenario=scenario.name, seed=str(scenario.seed))
         self.cycle = 0
         self.smooth = math.log(len(self.alphabet)) * scenario.window

@@ -2,9 +2,13 @@
 
 A scenario without ``model:`` (or with ``model: charrnn``) is a char-RNN
 scenario; :func:`neurograph.scenario.load_scenario` reads it. Every section
-forbids unknown keys, every pluggable rule is a union discriminated by
-``kind``, and every number has bounds (see :mod:`neurograph.schema`).
-Defaults are the papers' values; each field says what it means in the paper.
+forbids unknown keys, every pluggable rule is chosen by its ``kind``, and
+every number has bounds (see :mod:`neurograph.schema`). Tasks and deletion
+selectors are registries (:data:`~neurograph.charrnn.tasks.TASKS`,
+:data:`~neurograph.charrnn.selectors.SELECTORS`): the built-in kinds are
+registered here with their sections, and user code may add more. Defaults are
+the papers' values; each field says what it means in the paper. The reference
+of every field is ``docs/scenarios.md`` (``neurograph schema --markdown``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from neurograph.charrnn.tasks import ALPHABET, AlphabetError, shared_alphabet
+from neurograph.charrnn import selectors as sel
+from neurograph.charrnn import tasks
+from neurograph.charrnn.selectors import SELECTORS
+from neurograph.charrnn.tasks import ALPHABET, TASKS, AlphabetError, shared_alphabet
 from neurograph.schema import (
     MAX_PHASES,
+    AdagradConfig,
     Description,
     DeviceName,
     DtypeName,
@@ -24,6 +32,7 @@ from neurograph.schema import (
     PhasedScenario,
     Probability,
     ReportConfig,
+    RMSPropConfig,
     RunName,
     ScenarioError,
     Seed,
@@ -50,6 +59,7 @@ __all__ = [
     "MultipliersRule",
     "OutgoingL1Rule",
     "FixedRule",
+    "revision_optimizer",
 ]
 
 MAX_CYCLES = 10**9  # per run: a day at ~10k cycles/s; the papers train 3e5
@@ -66,7 +76,7 @@ MAX_L1 = 10.0
 
 # ---------------------------------------------------------------- tasks
 class EasyTask(Strict):
-    """Groups ``(ab...ab)``: after each ``ab`` another follows with probability p."""
+    """Groups ``(ab...ab)``: after each ``ab`` another follows with probability p (alphabet ``ab()``)."""
 
     kind: Literal["easy"] = "easy"
     # below 1: at p = 1 a group never closes and the stream has no ')'
@@ -74,24 +84,32 @@ class EasyTask(Strict):
 
 
 class HardTask(Strict):
-    """Groups of L letters, each the reverse of the previous with one flip."""
+    """Groups of L letters a/b in parentheses, each the reverse of the previous with one letter flipped."""
 
     kind: Literal["hard"] = "hard"
     length: int = Field(6, ge=2, le=MAX_GROUP, description="letters per group; multiplier text 5, original data 6")
 
 
 class TextTask(Strict):
-    """Any UTF-8 text file; the alphabet is taken from the file."""
+    """Your own corpus: any UTF-8 text file (up to 100 MB), read cyclically from a random offset.
+
+    The alphabet is the file's distinct characters (at most 1,000: each is an
+    input and an output neuron); every phase must share it. No optimum is known.
+    """
 
     kind: Literal["text"] = "text"
     path: str = Field(min_length=1, max_length=4096, description="text file, relative to the scenario file")
 
 
-TaskConfig = Annotated[Union[EasyTask, HardTask, TextTask], Field(discriminator="kind")]
+TASKS.register(EasyTask, lambda c, rng: tasks.EasyTask(c.p, rng=rng), builtin=True)
+TASKS.register(HardTask, lambda c, rng: tasks.HardTask(c.length, rng=rng), builtin=True)
+TASKS.register(TextTask, lambda c, rng: tasks.TextTask(Path(c.path), rng=rng), builtin=True)
 
 
 class Phase(Strict):
-    task: TaskConfig
+    """One stretch of training on one task."""
+
+    task: TASKS.field = Field(description="what the network reads: a task kind and its parameters")
     cycles: int = Field(gt=0, le=MAX_CYCLES, description="training cycles (40-character windows) in this phase")
 
 
@@ -103,10 +121,14 @@ class UniformSelector(Strict):
 
 
 class OldestSelector(Strict):
+    """The oldest sub-threshold neurons (ties by id): age-biased deletion, the papers' future work."""
+
     kind: Literal["oldest"] = "oldest"
 
 
 class YoungestSelector(Strict):
+    """The youngest sub-threshold neurons (ties by id): age-biased deletion, the papers' future work."""
+
     kind: Literal["youngest"] = "youngest"
 
 
@@ -117,9 +139,10 @@ class AgeWeightedSelector(Strict):
     alpha: float = Field(1.0, ge=-10.0, le=10.0, description="beyond +-10, age**alpha overflows for old neurons")
 
 
-SelectorConfig = Annotated[
-    Union[UniformSelector, OldestSelector, YoungestSelector, AgeWeightedSelector], Field(discriminator="kind")
-]
+SELECTORS.register(UniformSelector, lambda c: sel.Uniform(), builtin=True)
+SELECTORS.register(OldestSelector, lambda c: sel.Oldest(), builtin=True)
+SELECTORS.register(YoungestSelector, lambda c: sel.Youngest(), builtin=True)
+SELECTORS.register(AgeWeightedSelector, lambda c: sel.AgeWeighted(c.alpha), builtin=True)
 
 
 class RandomInit(Strict):
@@ -155,8 +178,8 @@ class _Reserve(Strict):
         None, ge=1, le=MAX_HIDDEN, description="cap on hidden neurons (original code: 100)"
     )
     initial_hidden: int = Field(1, ge=1, le=MAX_HIDDEN, description="hidden neurons at the start (papers: 1)")
-    selector: SelectorConfig = UniformSelector()
-    init: InitConfig = RandomInit()
+    selector: SELECTORS.field = Field(UniformSelector(), description="which sub-threshold neurons risk deletion")
+    init: InitConfig = Field(RandomInit(), description="how a new neuron is wired")
 
     @model_validator(mode="after")
     def _within_cap(self):
@@ -172,8 +195,8 @@ class MultipliersRule(_Reserve):
     """First revision: per-neuron output multipliers under an L1 penalty."""
 
     kind: Literal["multipliers"] = "multipliers"
-    p_add: Probability = 0.05
-    p_del: Probability = 0.25
+    p_add: Probability = Field(0.05, description="P_add: chance per cycle to add one when fewer than k are below T_D")
+    p_del: Probability = Field(0.25, description="P_del: chance per cycle to delete each excess sub-threshold neuron")
     l1: float = Field(3e-5, ge=0.0, le=MAX_L1, description="A: L1 strength on the multipliers")
     m_min: float = Field(0.025, ge=0.0, le=MAX_WEIGHT, description="M_min: floor of every multiplier")
     first_multiplier: float = Field(1.0, gt=0.0, le=MAX_WEIGHT, description="multiplier of the initial neuron(s)")
@@ -193,8 +216,8 @@ class OutgoingL1Rule(_Reserve):
     """Later revision: L1 penalty on each neuron's outgoing weights."""
 
     kind: Literal["outgoing_l1"] = "outgoing_l1"
-    p_add: Probability = 0.01
-    p_del: Probability = 0.05
+    p_add: Probability = Field(0.01, description="P_add: chance per cycle to add one when fewer than k are below T_D")
+    p_del: Probability = Field(0.05, description="P_del: chance per cycle to delete each excess sub-threshold neuron")
     l1: float = Field(1e-4, ge=0.0, le=MAX_L1, description="lambda: L1 strength on readout and recurrent weights")
     l1_placement: L1Placement = Field("after_update", description="original code: W -= lambda*sign(W) after update")
     norm: Literal["original", "text"] = Field(
@@ -210,17 +233,34 @@ class FixedRule(Strict):
 
     kind: Literal["fixed"] = "fixed"
     hidden: int = Field(ge=1, le=MAX_HIDDEN, description="fixed number of hidden neurons")
-    penalty: Literal["outgoing_l1", "multipliers", "none"] = "outgoing_l1"
-    l1: float = Field(1e-4, ge=0.0, le=MAX_L1)
-    l1_placement: L1Placement = "after_update"
-    m_min: float = Field(0.025, ge=0.0, le=MAX_WEIGHT)
-    scope: Literal["readout", "all"] = "readout"
-    norm: Literal["original", "text"] = "original"
+    penalty: Literal["outgoing_l1", "multipliers", "none"] = Field(
+        "outgoing_l1", description="which revision's L1 penalty trains the fixed network (none: plain min-char-rnn)"
+    )
+    l1: float = Field(1e-4, ge=0.0, le=MAX_L1, description="L1 strength (outgoing-L1 lambda 1e-4; multipliers A 3e-5)")
+    l1_placement: L1Placement = Field("after_update", description="where the L1 term enters, as in the rules")
+    m_min: float = Field(0.025, ge=0.0, le=MAX_WEIGHT, description="M_min, multiplier floor (penalty multipliers)")
+    scope: Literal["readout", "all"] = Field("readout", description="what multipliers scale (penalty multipliers)")
+    norm: Literal["original", "text"] = Field("original", description="outgoing norm, as in outgoing_l1")
     threshold: float = Field(0.05, gt=0.0, le=MAX_WEIGHT, description="only to report how many are sub-threshold")
-    init: InitConfig = RandomInit()
+    init: InitConfig = Field(RandomInit(), description="how the hidden neurons are wired at the start")
 
 
 RuleConfig = Annotated[Union[MultipliersRule, OutgoingL1Rule, FixedRule], Field(discriminator="kind")]
+
+
+def revision_optimizer(structure) -> AdagradConfig | RMSPropConfig:
+    """The optimizer of ``structure``'s paper revision, the default when a scenario names none.
+
+    The multiplier revision trained with min-char-rnn's Adagrad (lr 0.1,
+    gradients clipped to +-5); the outgoing-L1 revision with RMSProp (lr 0.01,
+    decay 0.01, each update clipped to +-0.01, memories starting at 0.01). A
+    fixed network takes the optimizer of its penalty's revision.
+    """
+    if isinstance(structure, dict):
+        kind, penalty = structure.get("kind"), structure.get("penalty", "outgoing_l1")
+    else:
+        kind, penalty = getattr(structure, "kind", None), getattr(structure, "penalty", None)
+    return AdagradConfig() if "multipliers" in (kind, penalty) else RMSPropConfig()
 
 
 # -------------------------------------------------------------- scenario
@@ -230,37 +270,46 @@ class Scenario(PhasedScenario):
     model: Literal["charrnn"] = Field(
         "charrnn", exclude=True, description="the default model; written only to tell a URN scenario apart"
     )
-    name: RunName
-    description: Description = ""
-    seed: Seed = 0
-    device: DeviceName = "cpu"
-    dtype: DtypeName = "float32"
-    window: int = Field(40, gt=0, le=MAX_WINDOW, description="characters per cycle (BPTT window)")
+    name: RunName = Field(description="the run's name: its folder is runs/<name>-seed<seed>")
+    description: Description = Field("", description="free text, kept in the run folder")
+    seed: Seed = Field(0, description="the run is a function of (scenario, seed): structure, weights and data")
+    device: DeviceName = Field("cpu", description="where tensors live (auto: cuda when there is a GPU)")
+    dtype: DtypeName = Field("float32", description="compiled tensors' precision (the graph keeps float64)")
+    window: int = Field(40, gt=0, le=MAX_WINDOW, description="characters per cycle (BPTT window; papers: 40)")
     loss_smoothing: float = Field(
         0.999, ge=0.0, lt=1.0, description="EMA factor of the reported loss (min-char-rnn 0.999; outgoing-L1 code 0.99)"
     )
     graveyard: int = Field(64, ge=0, le=MAX_GRAVEYARD, description="deleted neurons kept with their wiring")
-    structure: RuleConfig
-    optimizer: OptimizerConfig
-    phases: list[Phase] = Field(min_length=1, max_length=MAX_PHASES)
-    report: ReportConfig = ReportConfig()
+    structure: RuleConfig = Field(description="the structural rule: which paper revision, its penalty and parameters")
+    optimizer: OptimizerConfig = Field(
+        default_factory=lambda data: revision_optimizer(data.get("structure")),
+        description="default: the structure's paper revision's: multipliers -> adagrad (lr 0.1, clip 5), "
+        "outgoing_l1 -> rmsprop (lr 0.01, decay 0.01, update clip 0.01), fixed -> its penalty's",
+    )
+    phases: list[Phase] = Field(min_length=1, max_length=MAX_PHASES, description="tasks trained one after the other")
+    report: ReportConfig = Field(ReportConfig(), description="when metrics, snapshots and checkpoints are written")
 
     def resolve_files(self, scenario_file: Path) -> "Scenario":
-        """Same scenario with text paths made absolute (relative ones are to ``scenario_file``'s folder).
+        """Same scenario with task paths made absolute (relative ones are to ``scenario_file``'s folder).
 
         Raises :class:`~neurograph.schema.ScenarioError` for a text file that is
-        missing, too large, not UTF-8 or too short, and when phases differ in alphabet.
+        missing, too large, not UTF-8 or too short, and when phases differ in
+        alphabet. A registered task's string ``path`` field is made absolute
+        too; its alphabet is checked when the trainer builds the task.
         """
         phases, alphabets = [], []
         for i, phase in enumerate(self.phases):
-            task, alphabet = phase.task, ALPHABET
+            task, alphabet = phase.task, ALPHABET if phase.task.kind in ("easy", "hard") else None
             if task.kind == "text":
                 file, alphabet = _text_file(task.path, scenario_file, f"{scenario_file}: phases.{i}.task.path")
                 task = task.model_copy(update={"path": str(file)})
+            elif isinstance(getattr(task, "path", None), str):
+                task = task.model_copy(update={"path": str((scenario_file.parent / task.path).resolve())})
             phases.append(phase.model_copy(update={"task": task}))
             alphabets.append(alphabet)
         try:
-            shared_alphabet(alphabets)
+            if None not in alphabets:
+                shared_alphabet(alphabets)
         except AlphabetError as e:
             raise ScenarioError(f"{scenario_file}: {e}") from None
         return self.model_copy(update={"phases": phases})

@@ -6,13 +6,26 @@ with probability P_del. ``uniform`` is the papers' rule (the original code
 shuffles the sub-threshold neurons and spares k of them); the others are the
 age-biased deletion that both papers propose as future work. Age is cycles
 since birth, read from the graph.
+
+Selectors are chosen by ``structure.selector.kind``: :data:`SELECTORS` maps
+each kind to its config section and builder. The built-in kinds are
+registered with their sections (:mod:`neurograph.charrnn.scenario`); user
+code adds its own with :func:`register_selector`, and a scenario names it
+like any other (see ``examples/custom_selector.py``).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Callable
 
-__all__ = ["Selector", "Uniform", "Oldest", "Youngest", "AgeWeighted", "build_selector"]
+import numpy as np
+from pydantic import BaseModel
+
+from neurograph.registry import Registry
+
+__all__ = ["SELECTORS", "Selector", "Uniform", "Oldest", "Youngest", "AgeWeighted", "build_selector", "register_selector"]
+
+SELECTORS = Registry("selector")  # structure.selector.kind -> (section, build(section) -> Selector)
 
 
 class Selector:
@@ -59,12 +72,28 @@ class AgeWeighted(Selector):
 
 def build_selector(config) -> Selector:
     """Selector from its scenario section (``kind`` plus its parameters)."""
-    if config.kind == "uniform":
-        return Uniform()
-    if config.kind == "oldest":
-        return Oldest()
-    if config.kind == "youngest":
-        return Youngest()
-    if config.kind == "age_weighted":
-        return AgeWeighted(config.alpha)
-    raise ValueError(f"unknown selector kind {config.kind!r}")
+    return SELECTORS.build(config)
+
+
+def register_selector(config: type[BaseModel], build: Callable[[BaseModel], Selector], *, replace: bool = False):
+    """Make ``structure.selector.kind: <config's kind>`` build ``build(section)``; returns ``config``.
+
+    ``config``: a :class:`~neurograph.schema.Strict` section whose ``kind``
+    field is ``Literal["name"] = "name"``, plus the selector's parameters
+    (with bounds and descriptions, as every section). ``build`` returns a
+    :class:`Selector`, whose ``pick`` must draw only from the ``rng`` it is
+    given (a run stays a function of its seed).
+
+    >>> from typing import Literal
+    >>> from neurograph.schema import Strict
+    >>> class LowestId(Strict):
+    ...     kind: Literal["lowest_id"] = "lowest_id"
+    >>> class PickLowest(Selector):
+    ...     def pick(self, candidates, ages, n, rng):
+    ...         return np.sort(candidates)[:n]
+    >>> _ = register_selector(LowestId, lambda section: PickLowest())
+    >>> build_selector(LowestId()).pick(np.array([7, 3, 5]), np.zeros(3), 2, None)
+    array([3, 5])
+    >>> SELECTORS.unregister("lowest_id")
+    """
+    return SELECTORS.register(config, build, replace=replace)

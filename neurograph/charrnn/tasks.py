@@ -15,6 +15,10 @@ Every stream is a pure function of the generator's seed, whatever the split of
 ``take`` calls, and ``get_state``/``set_state`` round-trip through JSON so a run
 resumes on the identical stream. A task owns the generator it is given: pass a
 dedicated one (e.g. from ``np.random.Generator.spawn``), since ``set_state`` rewinds it.
+
+A phase's ``task.kind`` picks its task through :data:`TASKS`: the built-in
+kinds are registered with their sections (:mod:`neurograph.charrnn.scenario`),
+and :func:`register_task` adds a user's own (see ``examples/custom_task.py``).
 """
 
 from __future__ import annotations
@@ -22,11 +26,16 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel
+
+from neurograph.registry import Registry
 
 __all__ = [
+    "TASKS",
+    "register_task",
     "ALPHABET",
     "AlphabetError",
     "shared_alphabet",
@@ -44,6 +53,8 @@ _A, _B, _OPEN, _CLOSE = range(4)  # indices into ALPHABET; a=0, b=1 double as le
 # Characters generated per refill: ~100 take(40) calls between refills keeps the
 # per-call cost at one slice, while the saved buffer in get_state stays a few kB.
 _CHUNK_CHARS = 4096
+
+TASKS = Registry("task")  # phases.N.task.kind -> (section, build(section, rng) -> Task)
 
 
 @runtime_checkable
@@ -92,6 +103,21 @@ def hard_optimum(length: int) -> float:
     """
     _check_length(length)
     return math.log(length) / (length + 2)
+
+
+def register_task(
+    config: type[BaseModel], build: Callable[[BaseModel, np.random.Generator], "Task"], *, replace: bool = False
+):
+    """Make ``task.kind: <config's kind>`` build ``build(section, rng)``; returns ``config``.
+
+    ``config``: a :class:`~neurograph.schema.Strict` section whose ``kind``
+    field is ``Literal["name"] = "name"``, plus the task's parameters. A
+    string field named ``path`` is taken relative to the scenario file, as
+    the text task's. ``build`` returns a :class:`Task` that draws only from
+    ``rng`` (the phase's own stream) and whose ``get_state`` is JSON.
+    Every phase of a run must share one alphabet.
+    """
+    return TASKS.register(config, build, replace=replace)
 
 
 class _BufferedTask:

@@ -77,6 +77,32 @@ class Trainer:
     count, so every member must continue from the same ``optimizer_steps``
     (members that stopped together do); otherwise ValueError. A member restored
     at its last cycle (a run stopped while finishing) only finishes.
+    graph (a single scenario only): a network built by hand to train instead of
+    the one the scenario would build (structure.initial_hidden, or a fixed
+    rule's hidden, and its init std are then unused); the trainer edits it in
+    place. It must fit the task's alphabet
+    (:func:`~neurograph.charrnn.network.check_char_rnn`), else ValueError.
+
+    >>> from neurograph.charrnn.scenario import EasyTask, OutgoingL1Rule, Phase, Scenario
+    >>> scenario = Scenario(name="demo", structure=OutgoingL1Rule(), phases=[Phase(task=EasyTask(), cycles=200)])
+    >>> summary = Trainer(scenario).run()
+    >>> summary["status"], summary["cycles"], summary["hidden"] >= 1
+    ('finished', 200, True)
+
+    A graph built by hand: one input and one output per character of ``ab()``,
+    one hidden neuron that reads every input, feeds back on itself and drives
+    every output.
+
+    >>> g = Graph()
+    >>> inputs = [g.add_neuron("input", tags=[f"char:{c}"]) for c in "ab()"]
+    >>> outputs = [g.add_neuron("output", tags=[f"char:{c}"]) for c in "ab()"]
+    >>> h = g.add_neuron("hidden")
+    >>> for x in inputs: g.connect(x, h, 0.1)
+    >>> for y in outputs: g.connect(h, y, 0.1)
+    >>> g.connect(h, h, 0.5)
+    >>> trainer = Trainer(scenario, graph=g)
+    >>> trainer.run()["cycles"], trainer.graph is g, g.age(h)
+    (200, True, 200)
     """
 
     def __init__(
@@ -87,16 +113,25 @@ class Trainer:
         kernel: str | None = None,
         checkpoints: list[tuple[dict, dict[str, torch.Tensor]] | None] | None = None,
         checkpoint: tuple[dict, dict[str, torch.Tensor]] | None = None,
+        graph: Graph | None = None,
     ) -> None:
         self.single = isinstance(scenarios, Scenario)
         if self.single:
             scenarios, reporters, checkpoints = [scenarios], [reporters], [checkpoint]
-        elif checkpoint is not None:
-            raise ValueError("checkpoint= is for a single scenario; a batch takes checkpoints=")
+        elif checkpoint is not None or graph is not None:
+            raise ValueError("checkpoint= and graph= are for a single scenario; a batch takes checkpoints=")
+        elif not isinstance(scenarios, (list, tuple)) or not all(isinstance(s, Scenario) for s in scenarios):
+            raise TypeError(
+                f"Trainer takes a char-RNN Scenario or a list of them, got {type(scenarios).__name__} "
+                "(a URN scenario trains with neurograph.urn.train.URNTrainer; neurograph.train picks the trainer)"
+            )
+        if graph is not None and checkpoint is not None:
+            raise ValueError("give graph= or checkpoint=, not both: a checkpoint holds its own graph")
         _check_shared(scenarios)
         if reporters is not None and len(reporters) != len(scenarios):
             raise ValueError(f"reporters: one per scenario expected, got {len(reporters)} for {len(scenarios)}")
-        self.members = [Member(s, r) for s, r in zip(scenarios, reporters or [None] * len(scenarios))]
+        graphs = [graph] + [None] * (len(scenarios) - 1)
+        self.members = [Member(s, r, g) for s, r, g in zip(scenarios, reporters or [None] * len(scenarios), graphs)]
         checkpoints = _restore_members(self.members, checkpoints)
         alphabets = {m.alphabet for m in self.members}
         if len(alphabets) != 1:

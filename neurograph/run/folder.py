@@ -8,6 +8,8 @@ Layout of a run folder::
     graphs/cycle-N.graphml  periodic snapshots
     graph.graphml        final graph
     summary.json         final size and loss, wall time, cycles/s, status
+    checkpoint.safetensors  the last checkpoint (neurograph.run.checkpoint); its state also
+                         records the thread count and the neurograph version it was written under
     changes.jsonl        each resume that continued under a changed scenario.yaml (--allow-changed)
     .lock                the writer's lock (neurograph.run.lock)
 
@@ -30,6 +32,9 @@ import time
 import warnings
 from pathlib import Path
 
+import torch
+
+from neurograph import __version__
 from neurograph.atomic import write_text_atomic
 from neurograph.run.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
@@ -66,7 +71,7 @@ class RunFolderBusy(RunFolderError):
 
 
 class CheckpointWarning(UserWarning):
-    """A checkpoint resumed without the checks it predates (no scenario digest)."""
+    """A checkpoint resumed without the checks it predates (no scenario digest), or written by another version."""
 
 
 def lock_run_folder(path: Path) -> None:
@@ -147,8 +152,10 @@ class RunFolder(Reporter):
             write_graphml(graph, self.path / "graphs" / f"cycle-{cycle}.graphml", reserve=reserve)
 
     def checkpoint(self, cycle, state, tensors):
-        # log lengths at this cycle: a resume truncates the logs back to them
-        state = dict(state, logs={name: (self.path / name).stat().st_size for name in _LOGS})
+        # log lengths at this cycle: a resume truncates the logs back to them; the thread count and the
+        # library's version: a run continues bit for bit only under both (resume uses the one, warns of the other)
+        logs = {name: (self.path / name).stat().st_size for name in _LOGS}
+        state = dict(state, logs=logs, threads=torch.get_num_threads(), neurograph_version=__version__)
         save_checkpoint(self.path, state, tensors)
 
     def end(self, summary):
@@ -210,6 +217,7 @@ def _read_locked(path: Path, loader, allow_changed: bool):
         raise RunFolderError(str(e)) from None
     _check_same_run(path, scenario, state)
     _check_same_scenario(path, scenario, state, allow_changed)
+    _check_same_version(path, state)
     return scenario, state, tensors, _log_sizes(path, state)
 
 
@@ -254,6 +262,18 @@ def _check_same_scenario(path: Path, scenario: Scenario, state: dict, allow_chan
         f"{path / 'scenario.yaml'}: changed since the checkpoint at cycle {state.get('cycle')}: "
         f"{summarize_changes(changes) or 'its digest differs'} (resume --allow-changed continues under the new one)"
     )
+
+
+def _check_same_version(path: Path, state: dict) -> None:
+    """A :class:`CheckpointWarning` when another neurograph version wrote the checkpoint."""
+    written_by = state.get("neurograph_version")
+    if written_by is not None and written_by != __version__:
+        warnings.warn(
+            f"{path / CHECKPOINT}: written by neurograph {written_by}, resumed by {__version__}; "
+            "the result may differ from an uninterrupted run's",
+            CheckpointWarning,
+            stacklevel=4,
+        )
 
 
 def record_scenario_changes(path: Path, scenario: Scenario, state: dict) -> list[str]:

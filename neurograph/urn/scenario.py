@@ -78,8 +78,8 @@ class BarsTask(Strict):
     classes: int = Field(4, ge=2, le=4, description="orientations: horizontal, vertical, diagonal, antidiagonal")
     noise: float = Field(0.3, ge=0.0, le=MAX_VALUE, description="std of the Gaussian pixel noise (bar pixels are 1)")
     pairs: bool = Field(False, description="two bars; label: parallel or not (a harder, deeper task)")
-    train: int = Field(3000, ge=2, le=MAX_SAMPLES)
-    test: int = Field(1000, ge=2, le=MAX_SAMPLES)
+    train: int = Field(3000, ge=2, le=MAX_SAMPLES, description="training samples")
+    test: int = Field(1000, ge=2, le=MAX_SAMPLES, description="held-out samples")
 
 
 class Cifar10Task(Strict):
@@ -98,7 +98,9 @@ TaskConfig = Annotated[Union[SpheresTask, BarsTask, Cifar10Task], Field(discrimi
 
 
 class Phase(Strict):
-    task: TaskConfig
+    """One task, trained for some epochs (NESA: the next phase trains the same network on another)."""
+
+    task: TaskConfig = Field(description="the dataset: a task kind and its parameters")
     epochs: int = Field(gt=0, le=MAX_EPOCHS, description="passes over the task's training set (paper: 200)")
 
 
@@ -129,7 +131,7 @@ class NetworkConfig(Strict):
     init_gain: float = Field(
         1.0, gt=0.0, le=100.0, description="W ~ N(0, gain^2 2/S): He normal at 1 (paper: He normal)"
     )
-    geometry: GeometryConfig = GeometryConfig()
+    geometry: GeometryConfig = Field(GeometryConfig(), description="neuron positions (eq. 8 lattice)")
 
 
 class LossConfig(Strict):
@@ -175,7 +177,7 @@ class AnalysisConfig(Strict):
 class DeletionConfig(Strict):
     """Lifetime structural deletion of silent hidden neurons (neurograph's addition, not the paper's)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="delete hidden neurons silent for patience epochs")
     patience: int = Field(
         5, ge=1, le=MAX_EPOCHS, description="M: consecutive inactive epochs before a hidden neuron is deleted"
     )
@@ -186,18 +188,20 @@ REPORT_DEFAULTS = {"every": 1, "graph_every": 0, "checkpoint_every": 10}
 
 
 class URNScenario(PhasedScenario):
+    """A URN run (Golkar): one S x S matrix applied I times under L1 pressure; tasks in phases of epochs."""
+
     model: Literal["urn"] = Field(description="marks a URN scenario (the CLI dispatches on it)")
-    name: RunName
-    description: Description = ""
-    seed: Seed = 0
-    device: DeviceName = "cpu"
-    dtype: DtypeName = "float32"
-    network: NetworkConfig = NetworkConfig()
-    loss: LossConfig = LossConfig()
-    optimizer: AdamConfig = AdamConfig()
-    training: TrainingConfig = TrainingConfig()
-    analysis: AnalysisConfig = AnalysisConfig()
-    deletion: DeletionConfig = DeletionConfig()
+    name: RunName = Field(description="the run's name: its folder is runs/<name>-seed<seed>")
+    description: Description = Field("", description="free text, kept in the run folder")
+    seed: Seed = Field(0, description="the run is a function of (scenario, seed): weights, data and minibatches")
+    device: DeviceName = Field("cpu", description="where tensors live (auto: cuda when there is a GPU)")
+    dtype: DtypeName = Field("float32", description="compiled tensors' precision (the graph keeps float64)")
+    network: NetworkConfig = Field(NetworkConfig(), description="S, I, update rule and geometry")
+    loss: LossConfig = Field(LossConfig(), description="the L1 penalties of eq. 5 and eq. 9")
+    optimizer: AdamConfig = Field(AdamConfig(), description="Adam (paper: lr 7e-4)")
+    training: TrainingConfig = Field(TrainingConfig(), description="minibatches")
+    analysis: AnalysisConfig = Field(AnalysisConfig(), description="what counts as active in the per-epoch analysis")
+    deletion: DeletionConfig = Field(DeletionConfig(), description="lifetime deletion of silent neurons")
     phases: list[Phase] = Field(
         min_length=1, max_length=MAX_PHASES, description="tasks trained one after the other (NESA)"
     )
