@@ -5,9 +5,9 @@ Everything is timed in one process, interleaved, best of ``--repeats``:
 
 - ``baseline``: benchmarks/bench_charrnn.py's numpy min-char-rnn (30 hidden,
   float64, RMSProp, outgoing L1), the loop a user would otherwise write;
-- ``single``: one :class:`~neurograph.charrnn.train.Trainer` of the same network
-  (fixed 30 hidden, outgoing-L1 penalty, float32);
-- ``batched``: a :class:`~neurograph.charrnn.trainer.BatchedTrainer` of 40 such
+- ``single``: a :class:`~neurograph.charrnn.trainer.Trainer` of the same network
+  alone (a batch of one: fixed 30 hidden, outgoing-L1 penalty, float32);
+- ``batched``: a :class:`~neurograph.charrnn.trainer.Trainer` of 40 such
   networks (seeds 0..39), counted in network-cycles per second (40 per step),
   at ``torch.set_num_threads`` 1 and 2, with the numba BPTT kernel
   (``--kernel torch``: the torch kernel instead).
@@ -48,11 +48,10 @@ import numpy as np
 import torch
 
 from bench_charrnn import make_baseline, scenario, timed
-from neurograph.charrnn.trainer import BatchedTrainer
 from neurograph.charrnn.bptt import KERNELS
+from neurograph.charrnn.trainer import Trainer
 from neurograph.kernels import threads as kernel_threads
 from neurograph.scenario import load_scenario
-from neurograph.charrnn.train import Trainer
 
 HIDDEN = 30
 NETWORKS = 40  # 20 seeds x {easy, hard}, as Figure 1
@@ -76,10 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def fixed_batch(kernel: str | None = None) -> BatchedTrainer:
+def fixed_batch(kernel: str | None = None) -> Trainer:
     total = 10**9  # never finishes while timed
     scenarios = [scenario("fixed", HIDDEN, "float32", total, seed) for seed in range(NETWORKS)]
-    return BatchedTrainer(scenarios, kernel=kernel)
+    return Trainer(scenarios, kernel=kernel)
 
 
 def protocol_scenarios(cycles: int) -> list:
@@ -116,9 +115,9 @@ def time_fixed(args) -> dict[str, tuple[float, float]]:
     return best
 
 
-def time_protocol_sample(warmup: int, cycles: int, kernel: str | None) -> tuple[float, BatchedTrainer]:
+def time_protocol_sample(warmup: int, cycles: int, kernel: str | None) -> tuple[float, Trainer]:
     """Network-cycles/s of the protocol batch over ``cycles`` cycles after ``warmup`` untimed ones."""
-    batch = BatchedTrainer(protocol_scenarios(PROTOCOL_CYCLES), kernel=kernel)
+    batch = Trainer(protocol_scenarios(PROTOCOL_CYCLES), kernel=kernel)
     for _ in range(warmup):
         batch.step()
     t0 = time.perf_counter()
@@ -128,7 +127,7 @@ def time_protocol_sample(warmup: int, cycles: int, kernel: str | None) -> tuple[
 
 
 def measure_protocol(kernel: str | None) -> tuple[float, list[dict]]:
-    batch = BatchedTrainer(protocol_scenarios(PROTOCOL_CYCLES), kernel=kernel)
+    batch = Trainer(protocol_scenarios(PROTOCOL_CYCLES), kernel=kernel)
     t0 = time.perf_counter()
     summaries = batch.run()
     return time.perf_counter() - t0, summaries
