@@ -119,11 +119,17 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, help="file (a folder for csv; default: RUN_DIR/export/...)")
 
     show = sub.add_parser("show", help="print a run's summary (also for an unfinished run)")
-    show.add_argument("run_dir", type=Path, help="run folder")
+    show.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (median and IQR over seeds)")
 
-    plot = sub.add_parser("plot", help="PNG of loss and hidden size against cycles")
-    plot.add_argument("run_dir", type=Path, help="run folder")
-    plot.add_argument("--out", type=Path, help="PNG file (default: RUN_DIR/plot.png)")
+    plot = sub.add_parser("plot", help="figure of a run: loss and hidden size against cycles, or its neurons' lineage")
+    plot.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (median and IQR over seeds)")
+    plot.add_argument(
+        "--kind",
+        choices=["curves", "lineage"],
+        default="curves",
+        help="curves: loss and size (default); lineage: each hidden neuron's life, inheritance as links",
+    )
+    plot.add_argument("--out", type=Path, help="file, .png, .pdf or .svg (default: RUN_DIR/plot.png or lineage.png)")
 
     rep = sub.add_parser("report", help="the papers' Figures 1-3 and a table from the multi-seed outputs in DIR")
     rep.add_argument("run_dir", metavar="DIR", type=Path, help="folder of multi-seed outputs (DIR/NAME/seed-*/)")
@@ -372,8 +378,14 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_show(args) -> int:
+    from neurograph.charrnn.seeds import is_seeds_dir
     from neurograph.run.reader import run_summary
 
+    if is_seeds_dir(args.run_dir):  # a run --seeds folder: median and IQR over its seeds
+        from neurograph_cli.seeds_view import show_text
+
+        sys.stdout.write(show_text(args.run_dir))
+        return 0
     sys.stdout.write(_summary_text(args.run_dir, run_summary(args.run_dir)))
     return 0
 
@@ -422,20 +434,39 @@ def _loss_text(loss: float | None, optimum: float | None) -> str:
 
 
 def _cmd_plot(args) -> int:
+    from neurograph.charrnn.seeds import is_seeds_dir
     from neurograph.run.reader import read_jsonl, run_folder, run_phases
-    from neurograph.run.plots import plot_run
+    from neurograph.run.plots import figure_format, plot_run
 
-    run_dir = run_folder(args.run_dir)
-    rows = read_jsonl(run_dir / "metrics.jsonl")
-    if not rows:
-        raise ValueError("no metrics rows to plot yet")
-    out = args.out or run_dir / "plot.png"
+    seeds = is_seeds_dir(args.run_dir)
+    run_dir = args.run_dir if seeds else run_folder(args.run_dir)
+    out = args.out or run_dir / ("lineage.png" if args.kind == "lineage" else "plot.png")
+    figure_format(out)  # .png, .pdf or .svg, before anything is drawn
     try:
-        plot_run(rows, run_phases(run_dir, rows), out)
+        if seeds:
+            from neurograph_cli.seeds_view import plot_folder
+
+            plot_folder(run_dir, out)
+        elif args.kind == "lineage":
+            _plot_lineage(run_dir, out)
+        else:
+            rows = read_jsonl(run_dir / "metrics.jsonl")
+            if not rows:
+                raise ValueError("no metrics rows to plot yet")
+            plot_run(rows, run_phases(run_dir, rows), out)
     except OSError as e:
         raise ValueError(f"cannot write {out}: {e.strerror or e}") from None
     sys.stdout.write(f"wrote {out}\n")
     return 0
+
+
+def _plot_lineage(run_dir: Path, out: Path) -> None:
+    from neurograph.run.lifetime import run_timeline
+    from neurograph.run.plots import plot_lineage
+    from neurograph.run.reader import read_jsonl, run_phases
+
+    neurons, cycle, unit = run_timeline(run_dir)
+    plot_lineage(neurons, run_phases(run_dir, read_jsonl(run_dir / "metrics.jsonl")), cycle, out, unit=unit)
 
 
 def _cmd_schema(args) -> int:

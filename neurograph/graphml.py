@@ -1,17 +1,21 @@
-"""GraphML export and import of a :class:`~neurograph.graph.Graph`, through networkx.
+"""GraphML export and import of a :class:`~neurograph.graph.Graph`.
 
-GraphML holds only flat, typed scalars, so the file uses sentinels instead of
-``None`` (``-1`` for an unset id or cycle, ``""`` for an empty string), joins tags
-with ``,`` and flattens lineage to a label chain such as ``h3>h9>h17``. Every
-attribute name has exactly one type wherever it appears (node, edge or graph),
-and key ids equal attribute names, so other tools (igraph, Gephi) read it as is.
+The attributes are the schema every format shares
+(:mod:`neurograph.graph_columns`, ``docs/exports.md``). GraphML holds only
+flat, typed scalars, so the file uses sentinels instead of ``None`` (``-1`` for
+an unset id or cycle, ``""`` for an empty string), joins tags with ``,`` and
+flattens lineage to a label chain such as ``h3>h9>h17``. Every attribute name
+has exactly one type wherever it appears (node, edge or graph), and key ids
+equal attribute names, so other tools (igraph, Gephi) read it as is.
 
 One node per living neuron, labelled like ``h17``, with state ``alive`` or
 ``reserve`` (below the deletion threshold); ``include_dead`` adds every dead
 neuron as a ``deleted`` node without edges, for timelines. Edge ``weight`` is
 ``|w|`` because layout tools expect non-negative weights; ``signed_weight`` is the
 real one. ``age``, ``in_l1``, ``out_l1`` and ``weight`` are derived: written for
-viewers, ignored on import.
+viewers, ignored on import, as are the positions of a graph whose ``positions``
+attribute says ``layout``. A file without ``multiplier`` imports multipliers of 1.
+Files of format version 1 (node attribute ``id`` for ``neuron_id``) are read too.
 
 Import rebuilds an equal graph: same ids, attributes, exact weights, connection
 metadata, cycle, meta and next id. Dead neurons come back from ``deleted`` nodes
@@ -34,9 +38,16 @@ from typing import Iterable
 import networkx as nx
 import numpy as np
 
-from neurograph import __version__
 from neurograph.atomic import atomic_open
 from neurograph.graph import ROLES, Graph, GraphError, Neuron, neuron_label
+from neurograph.graph_columns import (
+    FORMAT_VERSION,
+    META_PREFIX,
+    UNSET,
+    edge_columns,
+    graph_attributes,
+    node_columns,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -48,10 +59,8 @@ __all__ = [
     "read_graphml",
 ]
 
-FORMAT_VERSION = 1
+READ_VERSIONS = (1, FORMAT_VERSION)
 STATES = ("alive", "reserve", "deleted")
-UNSET = -1  # stands for None in id and cycle fields
-META_PREFIX = "meta_"  # graph.meta keys other than scenario and seed: "meta_<key>"
 _ROLE_BY_INITIAL = {neuron_label(0, role)[0]: role for role in ROLES}  # "h" -> "hidden"
 
 
@@ -79,28 +88,15 @@ def to_networkx(
     ``reserve``: ids of living neurons below the deletion threshold.
     ``include_dead``: also write every neuron in ``graph.dead`` (no edges).
     """
-    reserve = set(reserve)
-    stray = sorted(reserve - graph.neurons.keys())
-    if stray:
-        raise GraphMLError(f"reserve id {stray[0]} is not a living neuron")
-    g = nx.DiGraph(**_graph_attributes(graph))
-    ids = graph.ids()
-    in_l1, out_l1 = graph.norms(ids)
-    for i, a, b in zip(ids, in_l1.tolist(), out_l1.tolist()):
-        n, state = graph.neurons[i], "reserve" if i in reserve else "alive"
-        g.add_node(n.label, **_node_attributes(graph, n, state, a, b))
-    for i in sorted(graph.dead) if include_dead else ():
-        n = graph.dead[i]
-        g.add_node(n.label, **_node_attributes(graph, n, "deleted", 0.0, 0.0))
-    for c in graph.connections():
-        g.add_edge(
-            graph.neurons[c.source].label,
-            graph.neurons[c.target].label,
-            weight=abs(float(c.weight)),
-            signed_weight=float(c.weight),
-            born=int(c.born),
-            inherited_from=_int_or_unset(c.inherited_from),
-        )
+    nodes, edges = _columns(graph, reserve, include_dead)
+    g = nx.DiGraph(**graph_attributes(graph))
+    listed = {k: np.asarray(v).tolist() for k, v in nodes.columns.items()}
+    for row, label in enumerate(nodes.labels):
+        g.add_node(label, **{k: values[row] for k, values in listed.items()})
+    listed = {k: v.tolist() for k, v in edges.columns.items()}
+    names = [graph.neurons[i].label for i in edges.ids]
+    for e, (s, t) in enumerate(zip(edges.source.tolist(), edges.target.tolist())):
+        g.add_edge(names[s], names[t], **{k: values[e] for k, values in listed.items()})
     return g
 
 
@@ -113,64 +109,21 @@ def write_graphml(
 ) -> None:
     """Write the graph to ``path`` atomically (temp file in the same folder, then replace)."""
     g = to_networkx(graph, reserve=reserve, include_dead=include_dead)
-    path = Path(path)
-    with atomic_open(path, "wb") as f:
+    with atomic_open(Path(path), "wb") as f:
         nx.write_graphml(g, f, named_key_ids=True)
 
 
-def _graph_attributes(graph: Graph) -> dict:
-    return {
-        "neurograph_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "cycle": int(graph.cycle),
-        "next_id": int(graph.next_id),
-        "graveyard_size": int(graph.graveyard.maxlen or 0),
-        **_meta_attributes(graph.meta),
-    }
-
-
-def _meta_attributes(meta: dict[str, str]) -> dict:
-    """``scenario`` and ``seed`` get typed attributes when they round-trip through them."""
-    out: dict = {"scenario": "", "seed": UNSET}
-    for key, value in meta.items():
-        value = str(value)
-        if key == "scenario" and value:
-            out["scenario"] = value
-        elif key == "seed" and value.isascii() and value.isdigit() and str(int(value)) == value:
-            out["seed"] = int(value)
-        else:
-            out[META_PREFIX + key] = value
-    return out
-
-
-def _node_attributes(graph: Graph, n: Neuron, state: str, in_l1: float, out_l1: float) -> dict:
-    x, y, z = (float(v) for v in n.position)
-    return {
-        "id": int(n.id),
-        "role": n.role,
-        "state": state,
-        "born": int(n.born),
-        "died": _int_or_unset(n.died),
-        "age": int(graph.age(n.id)),
-        "generation": int(n.generation),
-        "inherited_from": _int_or_unset(n.inherited_from),
-        "lineage": graph.lineage_label(n.id),
-        "multiplier": float(n.multiplier),
-        "bias": float(n.bias),
-        "in_l1": float(in_l1),
-        "out_l1": float(out_l1),
-        "x": x,
-        "y": y,
-        "z": z,
-        "tags": _tags_text(n),
-    }
-
-
-def _tags_text(n: Neuron) -> str:
-    for tag in n.tags:
-        if not tag or "," in tag:
-            raise GraphMLError(f"neuron {n.label}: tag {tag!r} is empty or contains ','")
-    return ",".join(sorted(n.tags))
+def _columns(graph: Graph, reserve: Iterable[int], include_dead: bool):
+    """Node and edge columns of the file, after checking what GraphML cannot hold."""
+    reserve = set(reserve)
+    stray = sorted(reserve - graph.neurons.keys())
+    if stray:
+        raise GraphMLError(f"reserve id {stray[0]} is not a living neuron")
+    for n in [*graph.neurons.values(), *(graph.dead.values() if include_dead else ())]:
+        for tag in n.tags:
+            if not tag or "," in tag:
+                raise GraphMLError(f"neuron {n.label}: tag {tag!r} is empty or contains ','")
+    return node_columns(graph, reserve=reserve, include_dead=include_dead), edge_columns(graph)
 
 
 def _int_or_unset(value: int | None) -> int:
@@ -194,7 +147,7 @@ def from_networkx(g: nx.DiGraph) -> Graph:
     if not g.is_directed() or g.is_multigraph():
         raise GraphMLError(_shape_problem(g))
     fields = _graph_fields(g.graph)
-    nodes = [_node(g, name, data, fields["next_id"]) for name, data in g.nodes(data=True)]
+    nodes = [_node(g, name, data, fields) for name, data in g.nodes(data=True)]
     _check_unique_ids(nodes)
     dead = _dead_records(nodes)
     by_name = {n.name: n for n in nodes}
@@ -240,31 +193,34 @@ def _graph_fields(attrs: dict) -> dict:
     if "format_version" not in attrs:
         raise GraphMLError("not a neurograph graph: no 'format_version' graph attribute")
     version = _field(attrs, "format_version", int, "graph")
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise GraphMLError(
-            f"graph: format_version {version} unsupported, expected {FORMAT_VERSION}"
+            f"graph: format_version {version} unsupported, expected one of {', '.join(map(str, READ_VERSIONS))}"
         )
     meta = {k[len(META_PREFIX) :]: str(v) for k, v in attrs.items() if k.startswith(META_PREFIX)}
-    scenario = _field(attrs, "scenario", str, "graph", default="")
+    for key in ("model", "scenario"):
+        value = _field(attrs, key, str, "graph", default="")
+        if value:
+            meta[key] = value
     seed = _field(attrs, "seed", int, "graph", default=UNSET)
-    if scenario:
-        meta["scenario"] = scenario
     if seed != UNSET:
         meta["seed"] = str(seed)
     return {
+        "version": version,
         "cycle": _field(attrs, "cycle", int, "graph"),
         "next_id": _field(attrs, "next_id", int, "graph"),
         "graveyard_size": _field(attrs, "graveyard_size", int, "graph", default=64),
+        "layout": _field(attrs, "positions", str, "graph", default="geometry") == "layout",
         "meta": meta,
     }
 
 
-def _node(g: nx.DiGraph, name, data: dict, next_id: int) -> _Node:
-    where = f"node {name!r}"
+def _node(g: nx.DiGraph, name, data: dict, fields: dict) -> _Node:
+    where, next_id = f"node {name!r}", fields["next_id"]
     if not data and g.degree(name):
         u, v = next(iter(g.in_edges(name)), None) or next(iter(g.out_edges(name)))
         raise GraphMLError(f"edge {u!r} -> {v!r} refers to unknown node {name!r}")
-    i = _field(data, "id", int, where)
+    i = _field(data, "id" if fields["version"] == 1 else "neuron_id", int, where)
     role = _choice(data, "role", ROLES, where)
     state = _choice(data, "state", STATES, where)
     if name != neuron_label(i, role):
@@ -285,9 +241,9 @@ def _node(g: nx.DiGraph, name, data: dict, next_id: int) -> _Node:
         died=died if state == "deleted" else None,
         generation=_field(data, "generation", int, where),
         inherited_from=None if inherited == UNSET else inherited,
-        multiplier=_field(data, "multiplier", float, where),
+        multiplier=_field(data, "multiplier", float, where, default=1.0),
         bias=_field(data, "bias", float, where),
-        position=tuple(_field(data, k, float, where) for k in "xyz"),
+        position=(0.0, 0.0, 0.0) if fields["layout"] else tuple(_field(data, k, float, where) for k in "xyz"),
         tags=frozenset(tags.split(",")) if tags else frozenset(),
     )
     return _Node(name, neuron, state, lineage, _lineage_chain(lineage, where, next_id))

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
 
 from neurograph.charrnn.scenario import Scenario
 from neurograph.registry import field_registry
-from neurograph.schema import ScenarioError
+from neurograph.schema import SCALED_INTERVALS, ScenarioError
 from neurograph.urn.scenario import URNScenario
 from neurograph.yaml_file import YAMLFileError, parse_yaml, read_yaml_mapping
 
@@ -63,7 +63,8 @@ def load_scenario(
 ) -> Scenario | URNScenario:
     """Read ``path`` once, apply ``overrides`` (``a.b=value``, value parsed as YAML), validate, resolve files.
 
-    ``cycles``: scale the phases to that many steps in all (``--cycles``).
+    ``cycles``: scale the phases to that many steps in all (``--cycles``), and
+    the snapshot and checkpoint intervals with them unless ``overrides`` set them.
     Relative file paths in the scenario (texts, CIFAR-10) become absolute,
     taken from the scenario file's folder.
     """
@@ -76,8 +77,10 @@ def load_scenario(
     scenario = validate_scenario(apply_overrides(data, overrides, path), path, overrides)
     scenario = scenario.resolve_files(path)
     if cycles is not None:
+        set_here = {item.split("=", 1)[0].strip() for item in overrides}  # --set report.graph_every=N wins
+        keep = [name for name in SCALED_INTERVALS if f"report.{name}" in set_here]
         try:
-            scenario = scenario.with_cycles(cycles)
+            scenario = scenario.with_cycles(cycles, keep=keep)
         except ScenarioError as e:
             raise ScenarioError(f"{path}: {e}") from None
     return scenario

@@ -10,13 +10,14 @@ fields' types.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Collection, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "MAX_SEED",
     "MAX_PHASES",
+    "SCALED_INTERVALS",
     "ScenarioError",
     "Strict",
     "Probability",
@@ -36,6 +37,7 @@ __all__ = [
 MAX_SEED = 2**32 - 1  # numpy's legacy seed range; SeedSequence takes more, but nobody needs it
 MAX_PHASES = 100  # a phase list is written by hand
 MAX_LOG_CYCLES = 10**9  # report intervals: never more than a run's cycles
+SCALED_INTERVALS = ("graph_every", "checkpoint_every")  # report fields --cycles scales with the phases
 
 
 class ScenarioError(ValueError):
@@ -102,8 +104,10 @@ class PhasedScenario(Strict):
             )
         return self
 
-    def with_cycles(self, total: int):
-        """Same scenario with phase lengths scaled to ``total`` steps, keeping their proportions."""
+    def with_cycles(self, total: int, *, keep: Collection[str] = ()):
+        """Same scenario scaled to ``total`` steps: phase lengths keep their proportions, and so
+        do ``report.graph_every`` and ``report.checkpoint_every`` (a short run gets as many
+        snapshots and checkpoints as the full one) unless named in ``keep``."""
         if isinstance(total, bool) or not isinstance(total, int) or not 0 < total <= self.max_total:
             raise ScenarioError(f"--cycles must be an integer from 1 to {self.max_total:,}, got {total}")
         old, field = self.total_cycles, self.phase_length
@@ -111,7 +115,12 @@ class PhasedScenario(Strict):
         ends = [round(total * sum(lengths[: i + 1]) / old) for i in range(len(lengths))]
         starts = [0] + ends[:-1]
         phases = [p.model_copy(update={field: max(1, b - s)}) for p, s, b in zip(self.phases, starts, ends)]
-        return self.model_copy(update={"phases": phases})
+        intervals = {
+            name: max(1, round(getattr(self.report, name) * total / old))
+            for name in SCALED_INTERVALS
+            if name not in keep and getattr(self.report, name)  # 0 (final only, start and end only) stays 0
+        }
+        return self.model_copy(update={"phases": phases, "report": self.report.model_copy(update=intervals)})
 
 
 # ------------------------------------------------------------- optimizers

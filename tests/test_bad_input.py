@@ -42,7 +42,7 @@ def tree(root: Path) -> dict[str, bytes | None]:
 def tiny_run(tmp_path_factory) -> Path:
     """A finished 300-cycle run folder with checkpoints, metrics and events."""
     folder = tmp_path_factory.mktemp("tiny") / "run"
-    scenario = load_scenario(SWITCH, ["report.checkpoint_every=100"]).with_cycles(300)
+    scenario = load_scenario(SWITCH, ["report.checkpoint_every=100"], cycles=300)
     trainer = Trainer(scenario)
     trainer.reporters = ReporterSet([RunFolder(prepare_run_folder(folder, scenario))])
     trainer.run()

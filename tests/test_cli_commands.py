@@ -67,7 +67,7 @@ def test_export_formats(run_dir, tmp_path, capsys, fmt):
     elif fmt == "gexf":
         assert ET.parse(out).getroot().find("{http://www.gexf.net/1.2draft}graph").get("mode") == "dynamic"
     else:
-        assert sorted(p.name for p in out.iterdir()) == ["connections.csv", "neurons.csv"]
+        assert sorted(p.name for p in out.iterdir()) == ["connections.csv", "graph.csv", "neurons.csv"]
 
 
 def test_show_prints_the_summary(run_dir, capsys):
@@ -107,3 +107,59 @@ def test_plot_writes_png_next_to_the_run(run_dir, tmp_path, capsys):
 def test_plot_unwritable_out_exits_2(run_dir, tmp_path, capsys):
     assert main(["plot", str(run_dir), "--out", str(tmp_path / "missing" / "p.png")]) == 2
     assert "cannot write" in one_line_error(capsys)
+
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<?xml"}
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
+@pytest.mark.parametrize("kind", ["curves", "lineage"])
+def test_plot_writes_the_format_its_file_name_asks_for(run_dir, tmp_path, capsys, fmt, kind):
+    out = tmp_path / f"fig.{fmt}"
+    assert main(["plot", str(run_dir), "--kind", kind, "--out", str(out)]) == 0
+    data = out.read_bytes()
+    assert data.startswith(MAGIC[fmt]) and (fmt != "svg" or b"<svg" in data[:2000])
+
+
+def test_plot_refuses_a_format_it_cannot_write(run_dir, tmp_path, capsys):
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "fig.jpg")]) == 2
+    assert "'.jpg' is not one of .png, .pdf, .svg" in one_line_error(capsys)
+    assert not (tmp_path / "fig.jpg").exists()
+
+
+def test_plot_lineage_next_to_the_run(run_dir, tmp_path, capsys):
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    (copy / "graph.graphml").unlink()  # as while it runs: from the checkpoint
+    (copy / "summary.json").unlink()
+    assert main(["plot", str(copy), "--kind", "lineage"]) == 0
+    assert (copy / "lineage.png").read_bytes().startswith(MAGIC["png"])
+
+
+@pytest.fixture(scope="session")
+def seeds_dir(tmp_path_factory):
+    from neurograph.charrnn.seeds import run_seeds
+
+    out = tmp_path_factory.mktemp("cli") / "seeds"
+    run_seeds(Scenario.model_validate(SCENARIO), [1, 2, 5], out)
+    return out
+
+
+def test_show_a_seeds_folder(seeds_dir, capsys):
+    import numpy as np
+
+    assert main(["show", str(seeds_dir)]) == 0
+    out = capsys.readouterr().out
+    summaries = [json.loads((seeds_dir / f"seed-{s}" / "summary.json").read_text()) for s in (1, 2, 5)]
+    q25, median, q75 = np.percentile([s["loss"] for s in summaries], [25, 50, 75])
+    assert "tiny-cli (3 seeds: 1,2,5)" in out and "status:         3 finished" in out
+    assert f"loss:           {median:.4f} [{q25:.4f}-{q75:.4f}] nats/char" in out
+    lines = out.splitlines()
+    for seed, s in zip((1, 2, 5), summaries):
+        assert any(line.split()[:2] == [str(seed), "finished"] and f"{s['loss']:.4f}" in line for line in lines)
+
+
+def test_plot_a_seeds_folder(seeds_dir, tmp_path, capsys):
+    assert main(["plot", str(seeds_dir), "--out", str(tmp_path / "seeds.svg")]) == 0
+    assert b"<svg" in (tmp_path / "seeds.svg").read_bytes()[:2000]
+    assert main(["plot", str(seeds_dir)]) == 0
+    assert (seeds_dir / "plot.png").read_bytes().startswith(MAGIC["png"])

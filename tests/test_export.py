@@ -7,6 +7,10 @@ import json
 import shutil
 import xml.etree.ElementTree as ET
 
+import warnings
+
+import igraph
+import networkx as nx
 import numpy as np
 import pytest
 import torch
@@ -17,17 +21,22 @@ from neurograph.run.reader import (
     graph_file,
     load_graph,
     read_events,
+    read_fossils,
     read_jsonl,
     run_phases,
     run_summary,
     snapshot_cycles,
 )
 from neurograph.graph import Graph
+from neurograph.graph_columns import EDGE_ATTRIBUTES, NODE_ATTRIBUTES
 from neurograph.graphml import read_graphml, write_graphml
 from neurograph.run.reporters import ReporterSet
 from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario
 from neurograph.charrnn.trainer import Trainer
+from neurograph.urn.runfolder import URNRunFolder
+from neurograph.urn.scenario import URNScenario
+from neurograph.urn.train import URNTrainer
 
 torch.set_num_threads(1)
 
@@ -65,8 +74,55 @@ def gexf_graph(path):
 
 
 def spans(graph_element) -> dict[str, tuple[int, int | None]]:
+    """Label -> (first cycle alive, last cycle alive or None)."""
     nodes = graph_element.iter(f"{GEXF}node")
     return {n.get("id"): (int(n.get("start")), None if n.get("end") is None else int(n.get("end"))) for n in nodes}
+
+
+def lived(data: dict, cycle: int) -> bool:
+    """Whether a node or edge read by ``nx.read_gexf`` lived at ``cycle`` (spells: both ends included)."""
+    lives = data.get("spells") or [(data.get("start"), data.get("end"))]
+    return any(start <= cycle and (end is None or cycle <= end) for start, end in lives)
+
+
+def value_at(value, cycle: int):
+    """A static value, or the value of the dynamic attribute's spell holding ``cycle``."""
+    if not isinstance(value, list):
+        return value
+    found = [v for v, start, end in value if start <= cycle <= end]
+    assert len(found) == 1, (value, cycle)
+    return found[0]
+
+
+NOT_COMPARED = {"label", "start", "end", "spells", "viz", "id", "age", "died"}  # GEXF's own, or as of its end
+
+
+def gexf_at(path, cycle: int) -> nx.DiGraph:
+    """The dynamic GEXF restricted to ``cycle``: what lived then, with the values it had then."""
+    g = nx.read_gexf(path)
+    out = nx.DiGraph()
+    for name, d in g.nodes(data=True):
+        if lived(d, cycle):
+            out.add_node(name, **{k: value_at(v, cycle) for k, v in d.items() if k not in NOT_COMPARED})
+    for u, v, d in g.edges(data=True):
+        if lived(d, cycle):
+            assert u in out and v in out, (u, v, cycle)
+            values = {k: value_at(x, cycle) for k, x in d.items() if k not in NOT_COMPARED}
+            values["weight"] = abs(values["signed_weight"])  # networkx keeps only the last of weight's spells
+            out.add_edge(u, v, **values)
+    return out
+
+
+def without(g: nx.DiGraph, keys=NOT_COMPARED) -> nx.DiGraph:
+    out = nx.DiGraph()
+    out.add_nodes_from((n, {k: v for k, v in d.items() if k not in keys}) for n, d in g.nodes(data=True))
+    out.add_edges_from((u, v, {k: x for k, x in d.items() if k not in keys}) for u, v, d in g.edges(data=True))
+    return out
+
+
+def same(a: nx.DiGraph, b: nx.DiGraph) -> None:
+    assert dict(a.nodes(data=True)) == dict(b.nodes(data=True))
+    assert {(u, v): d for u, v, d in a.edges(data=True)} == {(u, v): d for u, v, d in b.edges(data=True)}
 
 
 # ---------------------------------------------------------------------- GEXF
@@ -78,14 +134,63 @@ def test_gexf_is_dynamic_with_integer_time(run, tmp_path):
     assert g.get("defaultedgetype") == "directed"
 
 
-def test_gexf_nodes_span_birth_to_death(run, tmp_path):
+def test_gexf_nodes_live_from_birth_to_the_cycle_before_death(run, tmp_path):
     folder, trainer = run
     graph = trainer.graph
     got = spans(gexf_graph(export_run(folder, "gexf", tmp_path / "g.gexf")))
     assert len(got) == len(graph) + len(graph.dead)
     living = {n.label: (n.born, None) for n in graph.neurons.values()}
-    dead = {n.label: (n.born, n.died) for n in graph.dead.values()}
+    dead = {n.label: (n.born, n.died - 1) for n in graph.dead.values()}
     assert got == living | dead
+
+
+@pytest.mark.parametrize("cycle", [100, 200, 300])
+def test_gexf_at_a_snapshot_cycle_is_that_snapshot(run, tmp_path, cycle):
+    """The lifetime view replays the run: restricted to a snapshot's cycle, it is that snapshot's graph."""
+    folder, _ = run
+    path = export_run(folder, "gexf", tmp_path / "g.gexf")
+    snapshot = folder / ("graph.graphml" if cycle == 300 else f"graphs/cycle-{cycle}.graphml")
+    same(gexf_at(path, cycle), without(nx.read_graphml(snapshot)))
+
+
+def test_gexf_of_a_snapshot_replays_up_to_it(run, tmp_path):
+    folder, _ = run
+    path = export_run(folder, "gexf", tmp_path / "g.gexf", cycle=200)
+    for cycle in (100, 200):
+        same(gexf_at(path, cycle), without(nx.read_graphml(folder / f"graphs/cycle-{cycle}.graphml")))
+
+
+def test_gexf_gives_deleted_neurons_their_wiring(run, tmp_path):
+    """Connections of deleted neurons come from the fossils the run logged as they died, and end with them."""
+    folder, trainer = run
+    g = nx.read_gexf(export_run(folder, "gexf", tmp_path / "g.gexf"))
+    dead = {n.label: n for n in trainer.graph.dead.values()}
+    wired = {end for u, v in g.edges() for end in (u, v) if end in dead}
+    fossils = read_fossils(folder)
+    assert {f.neuron.id for f in fossils} == set(trainer.graph.dead) and wired == dead.keys()
+    for u, v, d in g.edges(data=True):
+        for end in {u, v} & dead.keys():
+            assert d["end"] <= dead[end].died - 1
+    for f in fossils:
+        n = trainer.graph.dead[f.neuron.id]
+        assert (f.neuron.born, f.neuron.died, f.neuron.bias) == (n.born, n.died, n.bias)
+        for source, w in f.incoming.items():
+            label = (trainer.graph.neurons.get(source) or trainer.graph.dead[source]).label
+            assert value_at(g.edges[label, n.label]["signed_weight"], n.died - 1) == w  # the weight at death
+
+
+def test_gexf_state_and_weights_change_over_time(run, tmp_path):
+    folder, _ = run
+    g = nx.read_gexf(export_run(folder, "gexf", tmp_path / "g.gexf"))
+    for _, d in g.nodes(data=True):
+        assert all(state in ("alive", "reserve") for state, _, _ in d.get("state", []))  # never "deleted" alive
+    assert any(len(d["signed_weight"]) > 1 for _, _, d in g.edges(data=True))
+    for edge in gexf_graph(tmp_path / "g.gexf").iter(f"{GEXF}edge"):  # weight: |w|, spell by spell
+        spells = {k: [] for k in ("weight", "signed_weight")}
+        for v in edge.iter(f"{GEXF}attvalue"):
+            if v.get("for") in spells:
+                spells[v.get("for")].append((float(v.get("value")), v.get("start"), v.get("end")))
+        assert spells["weight"] == [(abs(w), a, b) for w, a, b in spells["signed_weight"]]
 
 
 def test_gexf_dates_agree_with_event_log(run, tmp_path):
@@ -100,23 +205,19 @@ def test_gexf_dates_agree_with_event_log(run, tmp_path):
         if e.kind == "add":
             assert start == e.cycle
         elif e.kind == "delete":
-            assert (start, end) == (e.cycle - e.age, e.cycle)
+            assert (start, end) == (e.cycle - e.age, e.cycle - 1)
 
 
 def test_gexf_edges_start_at_connection_birth(run, tmp_path):
     folder, trainer = run
-    g = gexf_graph(export_run(folder, "gexf", tmp_path / "g.gexf"))
+    g = nx.read_gexf(export_run(folder, "gexf", tmp_path / "g.gexf"))
     labels = {i: n.label for i, n in trainer.graph.neurons.items()}
-    want = {(labels[c.source], labels[c.target]): c for c in trainer.graph.connections()}
-    edges = list(g.iter(f"{GEXF}edge"))
-    assert len(edges) == trainer.graph.num_connections()
-    for e in edges:
-        c = want[(e.get("source"), e.get("target"))]
-        assert int(e.get("start")) == c.born
-        assert e.get("end") is None
-        assert float(e.get("weight")) == abs(c.weight)
-        signed = {v.get("for"): v.get("value") for v in e.iter(f"{GEXF}attvalue")}["signed_weight"]
-        assert float(signed) == c.weight
+    living = [(labels[c.source], labels[c.target], c) for c in trainer.graph.connections()]
+    assert sum(1 for _, _, d in g.edges(data=True) if "end" not in d) == len(living)
+    for u, v, c in living:
+        d = g.edges[u, v]
+        assert (d["start"], d["born"]) == (c.born, c.born) and "end" not in d
+        assert value_at(d["weight"], 300) == abs(c.weight) and value_at(d["signed_weight"], 300) == c.weight
 
 
 def test_gexf_of_snapshot_ignores_later_events(run, tmp_path):
@@ -169,8 +270,8 @@ def test_gexf_writes_dead_attributes(tmp_path):
     write_gexf(g, g.events, tmp_path / "g.gexf", reserve=[4])
     nodes = {n.get("id"): n for n in gexf_graph(tmp_path / "g.gexf").iter(f"{GEXF}node")}
     values = {k: {v.get("for"): v.get("value") for v in n.iter(f"{GEXF}attvalue")} for k, n in nodes.items()}
-    assert (nodes["h3"].get("start"), nodes["h3"].get("end")) == ("7", "9")
-    assert {"state": "deleted", "died": "9", "inherited_from": "2", "lineage": "h2>h3"}.items() <= values["h3"].items()
+    assert (nodes["h3"].get("start"), nodes["h3"].get("end")) == ("7", "8")  # deleted at 9
+    assert {"died": "9", "inherited_from": "2", "lineage": "h2>h3"}.items() <= values["h3"].items()
     assert values["h4"]["state"] == "reserve" and values["h4"]["died"] == "-1"
     assert values["i0"]["state"] == "alive"
 
@@ -198,18 +299,75 @@ def test_csv_round_trip(run, tmp_path):
     neurons, connections = read_rows(out / "neurons.csv"), read_rows(out / "connections.csv")
     assert len(neurons) == len(graph)
     assert len(connections) == graph.num_connections()
+    ids = {n.label: i for i, n in graph.neurons.items()}
     for row in neurons:
-        n = graph.neuron(int(row["id"]))
-        assert (row["label"], row["role"], int(row["born"]), row["died"]) == (n.label, n.role, n.born, "")
+        n = graph.neuron(int(row["neuron_id"]))
+        assert (row["label"], row["role"], int(row["born"]), row["died"]) == (n.label, n.role, n.born, "-1")
         assert int(row["age"]) == graph.age(n.id)
         assert row["lineage"] == graph.lineage_label(n.id)
-        assert float(row["multiplier"]) == n.multiplier and float(row["bias"]) == n.bias
+        assert "multiplier" not in row and float(row["bias"]) == n.bias  # an outgoing-L1 run trains none
         assert row["state"] == ("reserve" if n.id in reserve else "alive")
     for row in connections:
-        c = graph.connection(int(row["pre"]), int(row["post"]))
-        assert float(row["weight"]) == c.weight  # exact: floats are written with repr
+        c = graph.connection(ids[row["source"]], ids[row["target"]])
+        assert float(row["signed_weight"]) == c.weight  # exact: floats are written with repr
+        assert float(row["weight"]) == abs(c.weight)
         assert int(row["born"]) == c.born
-        assert row["inherited_from"] == ("" if c.inherited_from is None else str(c.inherited_from))
+        assert int(row["inherited_from"]) == (-1 if c.inherited_from is None else c.inherited_from)
+
+
+# ------------------------------------------------------------ one schema
+TYPES = {a.name: a.type for a in (*NODE_ATTRIBUTES, *EDGE_ATTRIBUTES)}
+
+
+def typed(row: dict) -> dict:
+    """A CSV row with the schema's types (labels and endpoints stay text)."""
+    return {k: TYPES[k](v) if k in TYPES else v for k, v in row.items()}
+
+
+def csv_graph(folder) -> nx.DiGraph:
+    g = nx.DiGraph()
+    for row in map(typed, read_rows(folder / "neurons.csv")):
+        g.add_node(row.pop("label"), **row)
+    for row in map(typed, read_rows(folder / "connections.csv")):
+        g.add_edge(row.pop("source"), row.pop("target"), **row)
+    return g
+
+
+def igraph_as_networkx(ig: igraph.Graph, key: str) -> nx.DiGraph:
+    """An igraph graph keyed by its ``key`` vertex attribute (GraphML: the node ids)."""
+    g = nx.DiGraph()
+    for v in ig.vs:
+        g.add_node(v[key], **{k: x for k, x in v.attributes().items() if k != key})
+    for e in ig.es:
+        ends = ("source", "target")  # DictList keeps the CSV's endpoint columns as edge attributes too
+        g.add_edge(ig.vs[e.source][key], ig.vs[e.target][key], **{k: x for k, x in e.attributes().items() if k not in ends})
+    return g
+
+
+def test_every_format_holds_the_same_graph(run, tmp_path):
+    """GraphML, GEXF (at the last cycle) and CSV: the same nodes, edges, attribute names and values,
+    read by networkx and by igraph (which reads GraphML, and CSV rows; GEXF it cannot read)."""
+    folder, _ = run
+    graphml = export_run(folder, "graphml", tmp_path / "g.graphml")
+    gexf = export_run(folder, "gexf", tmp_path / "g.gexf")
+    table = export_run(folder, "csv", tmp_path / "csv")
+    want = without(nx.read_graphml(graphml), {"age", "died"})
+    assert want.number_of_nodes() > 10 and want.number_of_edges() > 50
+    attributes = {k: v for k, v in nx.read_graphml(graphml).graph.items() if not k.endswith("_default")}  # networkx's
+    (row,) = read_rows(table / "graph.csv")
+    assert {k: type(v)(row[k]) for k, v in attributes.items()} == attributes and attributes["seed"] == 3
+    description = ET.parse(gexf).getroot().find(f"{GEXF}meta/{GEXF}description").text
+    assert description.split() == [f"{k}={v}" for k, v in attributes.items()]
+    same(gexf_at(gexf, 300), want)
+    same(without(csv_graph(table), {"age", "died"}), want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no clash with igraph's own vertex attribute "id"
+        from_graphml = igraph.Graph.Read_GraphML(str(graphml))
+    neurons, connections = (list(map(typed, read_rows(table / name))) for name in ("neurons.csv", "connections.csv"))
+    from_csv = igraph.Graph.DictList(neurons, connections, directed=True, vertex_name_attr="label")
+    for ig, key in ((from_graphml, "id"), (from_csv, "label")):
+        assert (ig.vcount(), ig.ecount()) == (want.number_of_nodes(), want.number_of_edges())
+        same(without(igraph_as_networkx(ig, key), {"age", "died"}), want)  # igraph's 10.0 equals 10
 
 
 # ------------------------------------------------------------------- GraphML
@@ -223,6 +381,50 @@ def test_graphml_export_equals_run_file(run, tmp_path):
         b.connections(), key=lambda c: (c.source, c.target)
     )
     assert load_graph(folder / "graph.graphml")[1] == load_graph(out)[1]  # reserve states kept
+
+
+def test_finished_run_without_its_final_graph_exports_its_checkpoint(run, tmp_path):
+    folder, _ = run
+    copy = shutil.copytree(folder, tmp_path / "run")
+    (copy / "graph.graphml").unlink()
+    a, b = read_graphml(folder / "graph.graphml"), read_graphml(export_run(copy, "graphml", tmp_path / "g.graphml"))
+    assert [a.neurons[i] for i in a.ids()] == [b.neurons[i] for i in b.ids()]  # trained values, exactly
+    assert list(a.connections()) == list(b.connections())
+    assert (export_run(copy, "csv", tmp_path / "csv") / "connections.csv").is_file()
+    same(gexf_at(export_run(copy, "gexf", tmp_path / "g.gexf"), 300), without(nx.read_graphml(tmp_path / "g.graphml")))
+    (copy / "summary.json").unlink()  # not finished: no final graph to export
+    with pytest.raises(RunFolderError, match="no final graph.graphml"):
+        export_run(copy, "graphml", tmp_path / "h.graphml")
+
+
+def urn_scenario() -> URNScenario:
+    task = {"kind": "spheres", "dim": 4, "train": 200, "test": 60, "radii": [1, 2]}
+    return URNScenario.model_validate(
+        {
+            "model": "urn", "name": "tiny-urn", "seed": 2, "network": {"size": 60, "iterations": 3},
+            "loss": {"c_w": 1e-3, "c_n": 1e-2, "activity_reduction": "mean"}, "optimizer": {"kind": "adam", "lr": 0.02},
+            "training": {"batch_size": 40}, "analysis": {"samples": 100, "activity_threshold": 1e-2},
+            "deletion": {"enabled": True, "patience": 1}, "phases": [{"task": task, "epochs": 3}],
+        }
+    )  # fmt: skip
+
+
+def test_large_urn_run_without_graph_graphml_exports_in_every_format(tmp_path):
+    """A URN run folder skips graph.graphml above a size; its export comes from the checkpoint."""
+    s = urn_scenario()
+    trainer = URNTrainer(s)
+    trainer.reporters = ReporterSet([URNRunFolder(prepare_run_folder(tmp_path / "urn", s), max_graph_connections=10)])
+    assert trainer.run()["status"] == "finished"
+    assert not (tmp_path / "urn" / "graph.graphml").exists()
+    graphml = export_run(tmp_path / "urn", "graphml")
+    got = read_graphml(graphml)
+    assert [got.neurons[i] for i in got.ids()] == [trainer.graph.neurons[i] for i in trainer.graph.ids()]
+    assert list(got.connections()) == list(trainer.graph.connections())
+    g = nx.read_graphml(graphml)
+    assert g.graph["positions"] == "geometry" and g.graph["model"] == "urn" and g.graph["seed"] == 2
+    assert all("multiplier" not in d for _, d in g.nodes(data=True))
+    same(gexf_at(export_run(tmp_path / "urn", "gexf"), 3), without(g))
+    assert len(read_rows(export_run(tmp_path / "urn", "csv") / "connections.csv")) == g.number_of_edges()
 
 
 def test_default_export_paths(run, tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from neurograph.graph import Graph
+from neurograph.graph_columns import RESERVED
 from neurograph.graphml import (
     FORMAT_VERSION,
     GraphMLError,
@@ -23,7 +24,7 @@ from neurograph.graphml import (
 )
 
 NS = "{http://graphml.graphdrawing.org/xmlns}"
-INT_ATTRS = {"id", "born", "died", "age", "generation", "inherited_from", "format_version",
+INT_ATTRS = {"neuron_id", "born", "died", "age", "generation", "inherited_from", "format_version",
              "cycle", "next_id", "seed", "graveyard_size"}  # fmt: skip
 FLOAT_ATTRS = {"multiplier", "bias", "in_l1", "out_l1", "x", "y", "z", "weight", "signed_weight"}
 
@@ -120,7 +121,7 @@ def test_include_dead_writes_deleted_nodes_and_restores_them(graph, tmp_path):
     write_graphml(graph, path, include_dead=True)
     g = nx.read_graphml(path)
     deleted = {n for n, d in g.nodes(data=True) if d["state"] == "deleted"}
-    assert {g.nodes[n]["id"] for n in deleted} == set(graph.dead)
+    assert {g.nodes[n]["neuron_id"] for n in deleted} == set(graph.dead)
     assert all(g.degree(n) == 0 for n in deleted)
     assert all(g.nodes[n]["died"] >= g.nodes[n]["born"] >= 0 for n in deleted)
     back = read_graphml(path)
@@ -131,7 +132,7 @@ def test_include_dead_writes_deleted_nodes_and_restores_them(graph, tmp_path):
 def test_reserve_sets_state(graph):
     reserve = graph.ids("hidden")[:1]
     g = to_networkx(graph, reserve=reserve)
-    states = {d["id"]: d["state"] for _, d in g.nodes(data=True)}
+    states = {d["neuron_id"]: d["state"] for _, d in g.nodes(data=True)}
     assert {i for i, s in states.items() if s == "reserve"} == set(reserve)
     assert set(states.values()) == {"alive", "reserve"}
     assert snapshot(from_networkx(g)) == snapshot(graph)  # reserve neurons come back living
@@ -143,14 +144,73 @@ def test_reserve_must_name_living_neurons(graph):
 
 
 # ------------------------------------------------------------ file format
-def test_igraph_reads_the_file(graph, good_file):
-    with warnings.catch_warnings():  # igraph notes that 'id' is already a vertex attribute
-        warnings.simplefilter("ignore", RuntimeWarning)
+def test_igraph_reads_the_file_without_a_warning(graph, good_file):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # igraph warns when a node attribute clashes with its own "id"
         ig = igraph.Graph.Read_GraphML(str(good_file))
     assert ig.vcount() == len(graph)
     assert ig.ecount() == graph.num_connections()
     assert ig.is_directed()
-    assert sorted(ig.vs["id"]) == graph.ids()
+    assert ig.vs["id"] == [graph.neurons[i].label for i in graph.ids()]  # the node keys, h10 and all
+    assert ig.vs["neuron_id"] == graph.ids()
+
+
+def test_no_attribute_takes_a_reserved_name(good_file):
+    names = {k.get("attr.name") for k in ET.parse(good_file).getroot().findall(f"{NS}key")}
+    assert not names & set(RESERVED)
+
+
+def test_version_1_files_are_read(graph, good_file):
+    """Before version 2 the node attribute neuron_id was called id."""
+    text = good_file.read_text()
+    text = text.replace('"neuron_id"', '"id"').replace('key="neuron_id"', 'key="id"')
+    good_file.write_text(re.sub(r'(<data key="format_version">)2<', r"\g<1>1<", text))
+    assert nx.read_graphml(good_file).graph["format_version"] == 1
+    assert snapshot(read_graphml(good_file)) == snapshot(graph)
+
+
+def char_rnn_like(penalty: str | None) -> Graph:
+    """Inputs, outputs and hidden neurons without positions, as the char-RNN builds them."""
+    g = Graph()
+    g.meta.update(scenario="c", seed="3", model="charrnn", **({} if penalty is None else {"penalty": penalty}))
+    ins = [g.add_neuron("input", tags=[f"char:{c}"]).id for c in "ab"]
+    outs = [g.add_neuron("output").id for _ in "ab"]
+    hid = [g.add_neuron("hidden", multiplier=0.5 if penalty == "multipliers" else 1.0).id for _ in range(3)]
+    g.wire(hid, ins + hid, np.full((3, 5), 0.1))
+    g.wire(outs, hid, np.full((2, 3), -0.2))
+    return g
+
+
+@pytest.mark.parametrize("penalty, written", [("multipliers", True), ("outgoing_l1", False), ("none", False)])
+def test_multiplier_only_where_the_network_trains_it(penalty, written, tmp_path):
+    g = char_rnn_like(penalty)
+    nodes = to_networkx(g).nodes(data=True)
+    assert all(("multiplier" in d) == written for _, d in nodes)
+    write_graphml(g, tmp_path / "g.graphml")
+    assert snapshot(read_graphml(tmp_path / "g.graphml")) == snapshot(g)  # absent: multipliers of 1
+
+
+def test_char_rnn_neurons_get_a_layout_that_import_ignores(tmp_path):
+    g = char_rnn_like("outgoing_l1")
+    x = to_networkx(g)
+    assert x.graph["positions"] == "layout"
+    xy = {n: (d["x"], d["y"]) for n, d in x.nodes(data=True)}
+    assert len(set(xy.values())) == len(g)  # no two neurons on one spot
+    assert all(x.nodes[n.label]["x"] < 0 for n in g.inputs) and all(x.nodes[n.label]["x"] > 0 for n in g.outputs)
+    radius = {round(float(np.hypot(*xy[n.label])), 9) for n in g.hidden}
+    assert len(radius) == 1  # hidden neurons on one circle
+    before = xy[g.hidden[0].label]
+    g.delete_neuron(g.hidden[1].id)
+    g.add_neuron("hidden")
+    assert (to_networkx(g).nodes[g.hidden[0].label]["x"], to_networkx(g).nodes[g.hidden[0].label]["y"]) == before
+    write_graphml(g, tmp_path / "g.graphml")
+    assert all(n.position == (0.0, 0.0, 0.0) for n in read_graphml(tmp_path / "g.graphml").neurons.values())
+
+
+def test_geometry_is_written_and_read_back(graph):
+    x = to_networkx(graph)
+    assert x.graph["positions"] == "geometry"
+    assert (x.nodes["o7"]["x"], x.nodes["o7"]["y"], x.nodes["o7"]["z"]) == (2.0, 0.5, -3.0)
 
 
 def test_keys_are_named_and_typed_once(good_file):
@@ -244,7 +304,7 @@ def set_data(owner: str, key: str, value=None) -> tuple[str, str]:
 
 # name: (pattern, replacement, expected message after the file name)
 BAD_EDITS = {
-    "newer format": (*set_data("<graph", "format_version", 2), "format_version 2 unsupported"),
+    "newer format": (*set_data("<graph", "format_version", 3), "format_version 3 unsupported"),
     "missing graph attr": (*set_data("<graph", "next_id"), "graph lacks attribute 'next_id'"),
     "missing node attr": (*set_data(node("h4"), "bias"), "node 'h4' lacks attribute 'bias'"),
     "missing edge attr": (
@@ -262,7 +322,7 @@ BAD_EDITS = {
     ),
     "bad role": (*set_data(node("h3"), "role", "glia"), "node 'h3': role 'glia'"),
     "bad state": (*set_data(node("h3"), "state", "asleep"), "node 'h3': state 'asleep'"),
-    "label mismatch": (*set_data(node("h3"), "id", 4), "node 'h3': name does not match id 4"),
+    "label mismatch": (*set_data(node("h3"), "neuron_id", 4), "node 'h3': name does not match id 4"),
     "alive with died": (*set_data(node("h3"), "died", 4), "node 'h3': died 4"),
     "inherit from living": (
         *set_data(node("h10"), "inherited_from", 3),
@@ -327,6 +387,6 @@ def test_lineages_that_disagree_are_rejected(graph, tmp_path):
 
 def test_duplicate_ids_are_rejected(graph):
     g = nx.relabel_nodes(to_networkx(graph), {"o7": "o3"})
-    g.nodes["o3"]["id"] = 3
+    g.nodes["o3"]["neuron_id"] = 3
     with pytest.raises(GraphMLError, match=r"duplicate id 3 \(nodes 'h3' and 'o3'\)"):
         from_networkx(g)

@@ -123,7 +123,7 @@ class StopAt(Reporter):
 
 
 def hard(seed: int, cycles: int):
-    return load_scenario(HARD, [f"seed={seed}", "report.every=50", "report.checkpoint_every=0"]).with_cycles(cycles)
+    return load_scenario(HARD, [f"seed={seed}", "report.every=50", "report.checkpoint_every=0"], cycles=cycles)
 
 
 def test_a_stopped_batch_resumes_bit_for_bit_across_repacks():
@@ -187,7 +187,7 @@ def test_each_member_of_a_batch_computes_what_its_seed_computes_alone():
 def test_a_member_computes_the_same_whatever_the_batch_capacity(dtype):
     """Seeds of different sizes in one batch (its capacity set by the largest) and
     alone: the losses of every cycle agree to the last bit, in float32 and float64."""
-    scenarios = [load_scenario(HARD, [f"seed={s}", f"dtype={dtype}"]).with_cycles(1500) for s in range(3)]
+    scenarios = [load_scenario(HARD, [f"seed={s}", f"dtype={dtype}"], cycles=1500) for s in range(3)]
     batch = Trainer(scenarios)
     together = np.array([batch.step() for _ in range(1500)])
     sizes = []

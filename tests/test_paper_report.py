@@ -39,7 +39,7 @@ PAPER = {"batch/first": "14 at 100,000 cycles", "second": "37 at 100,000 cycles"
 def results(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("paper") / "results"
     for folder, (file, seeds) in OUTPUTS.items():
-        scenario = load_scenario(SCENARIOS / file, ["report.every=20"]).with_cycles(CYCLES)
+        scenario = load_scenario(SCENARIOS / file, ["report.every=20"], cycles=CYCLES)
         run_seeds(scenario, seeds, root / folder)
     return root
 

@@ -86,7 +86,7 @@ class StopAt(Reporter):
 @pytest.mark.parametrize("stop_at", [400, 700])  # a phase end, and between two checkpoints
 def test_stopped_then_resumed_equals_uninterrupted(stop_at: int, run_a: Path, tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    scenario = load_scenario(SWITCH, OVERRIDES).with_cycles(STOP_CYCLES)  # as `neurograph run` loads it
+    scenario = load_scenario(SWITCH, OVERRIDES, cycles=STOP_CYCLES)  # as `neurograph run` loads it
     trainer = Trainer(scenario)
     trainer.reporters = ReporterSet([RunFolder(prepare_run_folder(folder, scenario)), StopAt(trainer, stop_at)])
     summary = trainer.run()
@@ -165,7 +165,7 @@ def test_run_refuses_an_existing_run_folder_without_force(run_a: Path, tmp_path:
 def test_run_with_force_replaces_the_previous_run(run_a: Path, tmp_path: Path) -> None:
     folder = tmp_path / "run"
     shutil.copytree(run_a, folder)
-    (folder / "graphs").mkdir()
+    (folder / "graphs").mkdir(exist_ok=True)  # --cycles scales graph_every: the run has snapshots
     (folder / "graphs" / "cycle-999999.graphml").write_text("left by an older run")
     (folder / "metrics.jsonl").write_text('{"cycle": 999999}\n')
 

@@ -9,12 +9,14 @@ from typing import Union, get_args, get_origin
 
 import annotated_types
 import pytest
+import yaml
 from pydantic import BaseModel, ValidationError
 
 import neurograph.charrnn.scenario as charrnn_scenario
 import neurograph.schema as schema
 import neurograph.urn.scenario as urn_scenario
 from neurograph.charrnn.scenario import AgeWeightedSelector, EasyTask, Scenario
+from neurograph.scenario import load_scenario
 from neurograph.schema import ReportConfig, ScenarioError
 from neurograph.urn.scenario import URNScenario
 
@@ -137,6 +139,29 @@ def test_with_cycles_keeps_proportions_and_checks_its_bound():
     for bad in (0, -1, charrnn_scenario.MAX_CYCLES + 1, True, 2.5):
         with pytest.raises(ScenarioError, match="--cycles must be an integer from 1 to 1,000,000,000"):
             s.with_cycles(bad)
+
+
+LONG = [{"task": {"kind": "easy"}, "cycles": 3_000}, {"task": {"kind": "hard"}, "cycles": 7_000}]
+
+
+def test_with_cycles_scales_snapshot_and_checkpoint_intervals():
+    """A 100-cycle run of a 10,000-cycle scenario still gets its snapshots and checkpoints."""
+    s = Scenario.model_validate(base(phases=LONG, report={"every": 100, "graph_every": 2_000, "checkpoint_every": 5_000}))
+    short = s.with_cycles(100)
+    assert short.report == ReportConfig(every=100, graph_every=20, checkpoint_every=50)
+    assert s.with_cycles(2).report.graph_every == 1  # never 0: that means "final only"
+    assert s.with_cycles(100, keep=["graph_every"]).report.graph_every == 2_000
+    final_only = Scenario.model_validate(base(report={"graph_every": 0, "checkpoint_every": 0}))
+    assert final_only.with_cycles(10).report == final_only.report
+
+
+def test_cycles_option_keeps_intervals_given_with_set(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base(phases=LONG, report={"graph_every": 2_000, "checkpoint_every": 5_000})))
+    scaled = load_scenario(path, cycles=100).report
+    kept = load_scenario(path, ["report.checkpoint_every=7"], cycles=100).report
+    assert (scaled.graph_every, scaled.checkpoint_every) == (20, 50)
+    assert (kept.graph_every, kept.checkpoint_every) == (20, 7)
 
 
 def test_urn_with_cycles_scales_epochs_up_to_its_own_bound():

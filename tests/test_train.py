@@ -297,7 +297,7 @@ def test_scaled_phases_end_where_the_summary_says(yaml_scenario, tmp_path):
     ]
     path = tmp_path / "three.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    s = load_scenario(path, ["report.every=7"]).with_cycles(240)
+    s = load_scenario(path, ["report.every=7", "report.graph_every=100"], cycles=240)
     assert [p.cycles for p in s.phases] == [60, 120, 60]
     trainer, recorder = run(s)
     phases = recorder.summaries[0]["phases"]

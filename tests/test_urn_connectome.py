@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import igraph
 import networkx as nx
 import pytest
 import torch
@@ -34,7 +37,7 @@ def test_graphml_loads_with_the_expected_attributes(network, tmp_path):
     assert set(g.nodes) == {label[n] for n in ("i0", "i1", "ha", "hb", "hc", "o")}  # hd is inactive
     ha = g.nodes[label["ha"]]
     assert (ha["x"], ha["y"], ha["z"]) == POSITIONS["ha"]
-    assert ha["layer"] == 1 and ha["role"] == "hidden" and ha["id"] == names["ha"]
+    assert ha["layer"] == 1 and ha["role"] == "hidden" and ha["neuron_id"] == names["ha"]
     assert g.nodes[label["o"]]["layer"] == 3 and g.nodes[label["o"]]["role"] == "output"
     edge = g.edges[label["hb"], label["ha"]]
     assert edge["direction"] == "backward" and edge["layer_diff"] == -1
@@ -46,6 +49,18 @@ def test_graphml_loads_with_the_expected_attributes(network, tmp_path):
     for _, _, data in g.edges(data=True):
         assert all(isinstance(v, (int, float, str)) for v in data.values())
 
+
+
+def test_connectome_follows_the_export_schema(network, tmp_path):
+    """An integer seed, and no node attribute named id: igraph keeps the labels as its ids."""
+    graph, names, a = network
+    path = tmp_path / "connectome.graphml"
+    write_connectome(path, graph, a)
+    assert nx.read_graphml(path).graph["seed"] == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ig = igraph.Graph.Read_GraphML(str(path))
+    assert sorted(ig.vs["id"]) == sorted(nx.read_graphml(path).nodes)
 
 def test_connectome_graph_matches_the_analysis(network):
     graph, names, a = network

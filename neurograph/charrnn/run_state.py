@@ -64,7 +64,8 @@ class RunState:
                 multiplier=getattr(cfg, "first_multiplier", 1.0),
                 graveyard_size=scenario.graveyard,
             )
-        self.graph.meta.update(scenario=scenario.name, seed=str(scenario.seed))
+        penalty = cfg.kind if cfg.kind != "fixed" else cfg.penalty  # exports write multipliers only where trained
+        self.graph.meta.update(scenario=scenario.name, seed=str(scenario.seed), model="charrnn", penalty=penalty)
         self.cycle = 0
         self.smooth = math.log(len(self.alphabet)) * scenario.window
         self.last_loss = self.smooth

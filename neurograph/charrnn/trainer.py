@@ -300,9 +300,12 @@ class Trainer:
         graph, cfg, v, nets = m.graph, m.scenario.structure, self.n_chars, self.nets
         n_events = len(graph.events)
         nets.write_back(b, graph, m.compiled_ids(), m.positions(v), plan.delete)  # the graveyard keeps their wiring
+        fossils = []
         for nid in plan.delete:
-            graph.delete_neuron(nid, reason=plan.reasons["delete"])
+            fossils.append(graph.delete_neuron(nid, reason=plan.reasons["delete"]))
             nets.free(b, 2 * v + m.slot_of.pop(nid))
+        if fossils:
+            m.reporters.fossils(fossils)  # the run folder logs their wiring: the lifetime view replays it
         if plan.delete:  # close the gaps: hidden neurons stay in slots 0..H-1 by id
             order = sorted(m.slot_of.items())
             nets.compact(b, [slot for _, slot in order])

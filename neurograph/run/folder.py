@@ -5,6 +5,7 @@ Layout of a run folder::
     scenario.yaml        fully resolved scenario (every default written out)
     metrics.jsonl        one metrics row per line (see neurograph.charrnn.train)
     events.jsonl         one structural event per line (id, age, lineage)
+    fossils.jsonl        each deleted neuron's values and wiring at death (char-RNN; for the lifetime view)
     graphs/cycle-N.graphml  periodic snapshots
     graph.graphml        final graph
     summary.json         final size and loss, wall time, cycles/s, status
@@ -36,6 +37,7 @@ import torch
 
 from neurograph import __version__
 from neurograph.atomic import write_text_atomic
+from neurograph.graph import Fossil
 from neurograph.run.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from neurograph.graphml import write_graphml
 from neurograph.run import lock
@@ -56,9 +58,12 @@ __all__ = [
     "cut_logs",
     "record_scenario_changes",
     "write_json_atomic",
+    "FOSSILS",
+    "fossil_dict",
 ]
 
 _LOGS = ("metrics.jsonl", "events.jsonl")
+FOSSILS = "fossils.jsonl"
 _CHANGES = "changes.jsonl"
 
 
@@ -91,6 +96,15 @@ def release_run_folder(path: Path) -> None:
     lock.release(path)
 
 
+def fossil_dict(f: Fossil) -> dict:
+    """One line of ``fossils.jsonl``: the neuron's record at death and its wiring, ``[[other id, w], ...]``."""
+    n = f.neuron
+    return {
+        "neuron": n.id, "role": n.role, "born": n.born, "died": n.died, "bias": n.bias, "multiplier": n.multiplier,
+        "incoming": [[i, w] for i, w in f.incoming.items()], "outgoing": [[i, w] for i, w in f.outgoing.items()],
+    }  # fmt: skip
+
+
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON through a temporary file, fsync, rename."""
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
@@ -119,7 +133,7 @@ def prepare_run_folder(path: Path, scenario: Scenario, *, force: bool = False) -
 
 def _remove_run_files(path: Path) -> None:
     """What a previous run left (--force); other files in the folder stay."""
-    for name in (*_LOGS, "summary.json", "graph.graphml", CHECKPOINT, "plot.png", _CHANGES):
+    for name in (*_LOGS, FOSSILS, "summary.json", "graph.graphml", CHECKPOINT, "plot.png", "lineage.png", _CHANGES):
         (path / name).unlink(missing_ok=True)
     shutil.rmtree(path / "export", ignore_errors=True)
     for snapshot in (path / "graphs").glob("cycle-*.graphml"):
@@ -134,6 +148,7 @@ class RunFolder(Reporter):
         lock_run_folder(self.path)  # already held after prepare_run_folder or open_for_resume
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._events = open(self.path / "events.jsonl", "a", encoding="utf-8")
+        self._fossils = None  # fossils.jsonl, opened at the first deletion
 
     def metrics(self, row):
         self._metrics.write(json.dumps(row) + "\n")
@@ -143,6 +158,14 @@ class RunFolder(Reporter):
         for e in events:
             self._events.write(json.dumps(e.to_dict()) + "\n")
         self._events.flush()
+
+    def fossils(self, fossils):
+        # not cut back on resume: a resumed run deletes the same neurons again, and readers keep the last line
+        if self._fossils is None:
+            self._fossils = open(self.path / FOSSILS, "a", encoding="utf-8")
+        for f in fossils:
+            self._fossils.write(json.dumps(fossil_dict(f)) + "\n")
+        self._fossils.flush()
 
     def snapshot(self, cycle, graph, reserve, final):
         if final:
@@ -162,6 +185,8 @@ class RunFolder(Reporter):
         write_json_atomic(self.path / "summary.json", summary)
         self._metrics.close()
         self._events.close()
+        if self._fossils is not None:
+            self._fossils.close()
         release_run_folder(self.path)
 
 

@@ -16,7 +16,7 @@ from neurograph.compile import Compiled, compile_graph
 from neurograph.graph import Graph
 from neurograph.optim import Optimizer
 
-__all__ = ["network_state", "restore_network", "graph_from_state"]
+__all__ = ["network_state", "restore_network", "graph_from_state", "trained_graph"]
 
 
 def network_state(graph: Graph, compiled: Compiled, optimizer: Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -59,3 +59,16 @@ def graph_from_state(state: dict, tensors: dict[str, torch.Tensor]) -> Graph:
     """The graph saved by :func:`network_state` (its stored weights, which the compiled tensors may be ahead of)."""
     arrays = {"weights": tensors["graph.weights"].numpy(), "present": tensors["graph.present"].numpy()}
     return Graph.from_state(state["graph"], arrays)
+
+
+def trained_graph(state: dict, tensors: dict[str, torch.Tensor]) -> Graph:
+    """The graph of :func:`network_state` with the compiled tensors' trained values written in:
+    what a snapshot taken at the checkpoint holds."""
+    graph = graph_from_state(state, tensors)
+    ids = state["compiled_ids"]
+    graph.set_weights(ids, ids, tensors["compiled.weight"].detach().cpu().double().numpy())
+    biases = tensors["compiled.bias"].detach().cpu().double().tolist()
+    multipliers = tensors["compiled.multiplier"].detach().cpu().double().tolist()
+    for i, bias, multiplier in zip(ids, biases, multipliers):
+        graph.neurons[i].bias, graph.neurons[i].multiplier = bias, multiplier
+    return graph

@@ -16,19 +16,23 @@ from pathlib import Path
 import networkx as nx
 import yaml
 
-from neurograph.graph import Event, Graph
+from neurograph.graph import Event, Fossil, Graph, Neuron
 from neurograph.graphml import read_graphml
 from neurograph.run.checkpoint import CheckpointError, load_checkpoint
-from neurograph.run.folder import RunFolderError
+from neurograph.run.folder import FOSSILS, RunFolderError
+from neurograph.run.network_state import trained_graph
 
 __all__ = [
     "ExportError",
     "run_folder",
     "read_jsonl",
     "read_events",
+    "read_fossils",
     "snapshot_cycles",
     "graph_file",
     "load_graph",
+    "run_graph",
+    "checkpoint_graph",
     "run_phases",
     "run_summary",
 ]
@@ -72,6 +76,21 @@ def read_events(run_dir: Path) -> list[Event]:
         raise RunFolderError(f"{path}: not an event log ({e})") from None
 
 
+def read_fossils(run_dir: Path) -> list[Fossil]:
+    """Deleted neurons with their wiring at death (``fossils.jsonl``), the last line per neuron."""
+    path = Path(run_dir) / FOSSILS
+    fossils = {}
+    try:
+        for row in read_jsonl(path):
+            n = Neuron(row["neuron"], row["role"], born=row["born"], died=row["died"], bias=row["bias"],
+                       multiplier=row["multiplier"])  # fmt: skip
+            wiring = [{int(i): float(w) for i, w in row[k]} for k in ("incoming", "outgoing")]
+            fossils[n.id] = Fossil(n, *wiring)
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunFolderError(f"{path}: not a fossil log ({type(e).__name__}: {e})") from None
+    return [fossils[i] for i in sorted(fossils)]
+
+
 def snapshot_cycles(run_dir: Path) -> list[int]:
     """Cycles that have a snapshot in ``graphs/``, ascending."""
     folder = Path(run_dir) / "graphs"
@@ -88,6 +107,40 @@ def graph_file(run_dir: Path, cycle: int | None = None) -> Path:
     cycles = ", ".join(map(str, snapshot_cycles(run_dir))) or "none"
     what = "no final graph.graphml (run not finished)" if cycle is None else f"no snapshot at cycle {cycle}"
     raise RunFolderError(f"{run_dir}: {what}; snapshot cycles: {cycles}")
+
+
+def run_graph(run_dir: str | os.PathLike, cycle: int | None = None) -> tuple[Graph, list[int]]:
+    """The run's final graph (or its snapshot at ``cycle``) and the ids it marks ``reserve``.
+
+    A finished run without ``graph.graphml`` (a URN too large for a full
+    snapshot, see neurograph.urn.runfolder) gives its final checkpoint's
+    graph with the trained values; a checkpoint records no reserve states.
+    """
+    run_dir = Path(run_dir)
+    if cycle is None and not (run_dir / "graph.graphml").is_file():
+        summary = _summary_file(run_dir)
+        if summary.get("status") == "finished":
+            graph = checkpoint_graph(run_dir)
+            if graph is not None and graph.cycle == summary.get("cycles"):
+                return graph, []
+    return load_graph(graph_file(run_dir, cycle))
+
+
+def checkpoint_graph(run_dir: str | os.PathLike) -> Graph | None:
+    """The graph of the run's checkpoint with its trained values (graveyard and all); None without one."""
+    try:
+        state, tensors = load_checkpoint(Path(run_dir))
+        return trained_graph(state, tensors)
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _summary_file(run_dir: Path) -> dict:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def load_graph(path: Path) -> tuple[Graph, list[int]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from neurograph.graph import Event, Graph
+from neurograph.graph import Event, Fossil, Graph
 
 __all__ = ["Reporter", "ReporterSet"]
 
@@ -27,6 +27,9 @@ class Reporter:
 
     def events(self, events: list[Event]) -> None:
         """Structural events since the previous call."""
+
+    def fossils(self, fossils: list[Fossil]) -> None:
+        """Neurons just deleted, with their values and wiring at death (plain data: keep what you need)."""
 
     def snapshot(self, cycle: int, graph: Graph, reserve: list[int], final: bool) -> None:
         """The graph after a write-back (read it now, do not keep it)."""
@@ -61,6 +64,10 @@ class ReporterSet(Reporter):
     def events(self, events):
         for r in self.reporters:
             r.events(events)
+
+    def fossils(self, fossils):
+        for r in self.reporters:
+            r.fossils(fossils)
 
     def snapshot(self, cycle, graph, reserve, final):
         for r in self.reporters:

@@ -3,7 +3,7 @@
 - :func:`connectome_graph` / :func:`write_connectome`: the active network as a
   ``networkx.DiGraph`` with flat scalar attributes, written with
   ``nx.write_graphml(named_key_ids=True)``. Nodes (labelled like ``h17``):
-  ``id``, ``role``, ``layer``, ``x``, ``y``, ``z``, ``bias``, ``activity`` (mean
+  ``neuron_id``, ``role``, ``layer``, ``x``, ``y``, ``z``, ``bias``, ``activity`` (mean
   |N| over samples and iterations). Edges: ``weight`` (|w|), ``signed_weight``,
   ``direction`` (forward / backward / lateral by layer), ``z_direction`` (the
   same by the z coordinate, as in the paper's Fig. 6), ``layer_diff``, ``length``
@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from neurograph.atomic import atomic_open
 from neurograph.graph import Graph, neuron_label
+from neurograph.graph_columns import graph_attributes
 from neurograph.urn.analysis import DIRECTIONS, Analysis
 
 __all__ = ["connectome_graph", "write_connectome", "plot_structure", "plot_connectome", "write_figures"]
@@ -44,7 +45,7 @@ def connectome_graph(graph: Graph, analysis: Analysis) -> nx.DiGraph:
     labels = [neuron_label(i, r) for i, r in zip(analysis.ids, analysis.roles)]
     g = nx.DiGraph(
         scenario=str(graph.meta.get("scenario", "")),
-        seed=str(graph.meta.get("seed", "")),
+        seed=graph_attributes(graph)["seed"],  # an int, -1 for none, as in every export
         cycle=int(graph.cycle),
         iterations=int(analysis.iterations),
         active_hidden=int(analysis.n_active_hidden),
@@ -56,7 +57,7 @@ def connectome_graph(graph: Graph, analysis: Analysis) -> nx.DiGraph:
         x, y, z = (float(v) for v in n.position)
         g.add_node(
             labels[k],
-            id=int(n.id),
+            neuron_id=int(n.id),  # "id" would clash with igraph's
             role=n.role,
             layer=int(analysis.layer[k]),
             x=x,
