@@ -7,7 +7,6 @@ naming the file and field), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -297,8 +296,10 @@ def _resume_seeds(args) -> int:
 
     from neurograph.charrnn.seeds import resume_seeds
 
+    from neurograph.kernels.threads import available_cores
+
     recorded = _recorded_threads(args.run_dir)
-    torch.set_num_threads(_resume_threads(args, recorded, os.cpu_count() or 1))
+    torch.set_num_threads(_resume_threads(args, recorded, available_cores()))  # a batch: as run --seeds
     try:
         summaries = resume_seeds(
             args.run_dir, reporter_for=_first_seed_progress(), train=_train, allow_changed=args.allow_changed

@@ -31,7 +31,7 @@ SWITCH = Path(__file__).parents[1] / "scenarios" / "switch.yaml"
 EVERY = 100
 OVERRIDES = ["report.checkpoint_every=200", f"report.every={EVERY}"]
 STOP_CYCLES = 1200  # in-process stop: the whole run takes about a second
-KILL_CYCLES = 6000  # SIGKILL: long enough that three kills land before the end
+KILL_CYCLES = 30_000  # SIGKILL: long enough that three kills land before the end (about 3 s of training)
 SUMMARY_KEYS = ("status", "cycles", "total_cycles", "hidden", "reserve", "loss", "optimum", "adds", "deletes", "phases")
 
 
