@@ -185,8 +185,9 @@ def plot_seeds(aggregate: dict, phases: list[dict], path: str | os.PathLike) -> 
         ax.fill_between(cycles, stats["q25"], stats["q75"], color=colour, alpha=0.25, lw=0, label="25th-75th percentile")
         ax.plot(cycles, stats["median"], color=colour, label=f"median of {n} seeds: {label}")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
     _draw_phases(loss_ax, size_ax, phases)
+    for ax in (loss_ax, size_ax):
+        ax.legend(loc="upper right", fontsize=8)
     top = max((v for v in aggregate["loss"]["q75"] if math.isfinite(v)), default=0.0)
     loss_ax.set_ylim(0, 1.15 * top or 1.0)
     loss_ax.set_ylabel("loss (nats / char)")
