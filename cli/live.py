@@ -25,7 +25,16 @@ from rich.text import Text
 
 from neurograph.graph import neuron_label
 from neurograph.run.reporters import Reporter
-from neurograph_cli.progress import eta_seconds, format_duration, optimum_text, smoothed_rate, summary_line, units
+from neurograph_cli import urn_view
+from neurograph_cli.progress import (
+    eta_seconds,
+    format_duration,
+    optimum_text,
+    rate_text,
+    smoothed_rate,
+    summary_line,
+    units,
+)
 
 __all__ = ["LiveView", "block_chart", "resample"]
 
@@ -81,10 +90,11 @@ class _Charts:
 
     ROWS = LOSS_ROWS + SIZE_ROWS + 1  # and the phase axis
 
-    def __init__(self, points: list[tuple[int, float, float]], phases: list[dict]) -> None:
+    def __init__(self, points: list[tuple[int, float, float]], phases: list[dict], size_label: str = "hidden") -> None:
         self.points = points
         self.tasks = [p["task"] for p in phases]
         self.optima = [p["optimum"] for p in phases]
+        self.size_label = size_label
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if not self.points:
@@ -97,7 +107,7 @@ class _Charts:
         optima = [self.optima[i] for i in set(phases) if self.optima[i] is not None]
         floor = min([*losses, *optima])  # bars stand on the best optimum shown: their height is the gap
         yield from _chart("loss", losses, LOSS_ROWS, marks, "cyan", "{:.4f}", floor)
-        yield from _chart("hidden", sizes, SIZE_ROWS, marks, "green", "{:.0f}")
+        yield from _chart(self.size_label, sizes, SIZE_ROWS, marks, "green", "{:.0f}")
         yield _axis(phases, marks, self.tasks)
 
 
@@ -155,7 +165,8 @@ class LiveView(Reporter):
         with self._lock:
             self._info = {**info, "phases": [dict(p) for p in info["phases"]]}
             self._started = time.monotonic()
-            self._status = f"resumed at cycle {info['start_cycle']:,}" if info.get("start_cycle") else "running"
+            unit = units(info)[0]
+            self._status = f"resumed at {unit} {info['start_cycle']:,}" if info.get("start_cycle") else "running"
         self._stop_live()
         self._live = Live(
             console=self.console,
@@ -171,13 +182,18 @@ class LiveView(Reporter):
         with self._lock:
             self._row = {**row, "layers": list(row["layers"])} if "layers" in row else dict(row)
             self._rate = smoothed_rate(self._rate, row["cycles_per_s"])
-            self._history.add((row["phase"], float(row["loss"]), float(row["hidden"])))
+            size = row["active"] if urn_view.is_urn(self._info) else row["hidden"]  # what the size chart follows
+            self._history.add((row["phase"], float(row["loss"]), float(size)))
 
     def events(self, events):
         with self._lock:
             for e in events:
                 if e.kind in ("add", "delete"):
                     self._events.append((e.cycle, e.kind, e.neuron, e.age, e.lineage, e.reason))
+
+    def status(self, text):
+        with self._lock:
+            self._status = f"{text}…"
 
     def end(self, summary):
         with self._lock:
@@ -203,8 +219,12 @@ class LiveView(Reporter):
         if info is None:
             return Text("neurograph: starting…", style="dim")
         parts: list[RenderableType] = [_progress_line(info, row, rate)]
+        urn = urn_view.is_urn(info)
         if row is None:
             parts.append(Text("waiting for the first metrics row…", style="dim"))
+        elif urn:
+            parts += [_urn_accuracy_line(row), _urn_neurons_line(row), _urn_structure_line(row)]
+            parts += [Text(""), _Charts(points, info["phases"], "active")]
         else:
             parts += [_loss_line(row, units(info)[1]), _size_line(row)]
             if "active" in row and "layers" in row:
@@ -213,7 +233,7 @@ class LiveView(Reporter):
         used = 2 + sum(_Charts.ROWS if isinstance(p, _Charts) else 1 for p in parts)  # borders + one row each
         shown = min(EVENTS_SHOWN, self.console.height - used - 3)  # blank, title, header: short terminals list fewer
         if shown > 0:
-            parts += [Text(""), _events_table(events[-shown:])]
+            parts += [Text(""), _events_table(events[-shown:], units(info)[0])]
         title = Text.assemble(("neurograph ", "bold"), f"{info['scenario']} · seed {info['seed']} · ", (status, "bold"))
         subtitle = f"{info['rule']} · {info['device']} · elapsed {format_duration(elapsed)}"
         return Panel(
@@ -233,6 +253,8 @@ def _progress_line(info: dict, row: dict | None, rate: float | None) -> Table:
     eta = format_duration(eta_seconds(cycle, total, rate))
     unit = units(info)[0]
     speed = "" if rate is None else f"{row['cycles_per_s']:,.0f} {unit}s/s"
+    if rate is not None and urn_view.is_urn(info):  # a URN epoch takes seconds: 0.25 epochs/s, not 0
+        speed = f"{rate_text(row['cycles_per_s'])} {unit}s/s"
     grid.add_row(
         Text.assemble(("phase ", "dim"), f"{phase + 1}/{len(phases)} ", (phases[phase]["task"], "bold magenta")),
         Text.assemble((f"{unit} ", "dim"), (f"{cycle:,}", "bold"), f" / {total:,}"),
@@ -260,16 +282,43 @@ def _size_line(row: dict) -> Text:
     )  # fmt: skip
 
 
+def _urn_accuracy_line(row: dict) -> Text:
+    return Text.assemble(
+        ("loss ", "dim"), (f"{row['loss']:.4f}", "bold cyan"), (" nats/sample", "dim"),
+        ("   train ", "dim"), urn_view.percent(row.get("accuracy")),
+        ("   test ", "dim"), (urn_view.percent(row.get("test_accuracy")), "bold"),
+    )  # fmt: skip
+
+
+def _urn_neurons_line(row: dict) -> Text:
+    per_iteration = " · ".join(str(n) for n in row.get("active_per_iteration") or [])
+    return Text.assemble(
+        ("active ", "dim"), (str(row["active"]), "bold green"), (f" of {row['hidden']} hidden", "dim"),
+        ("   per iteration ", "dim"), per_iteration or "n/a",
+        ("   deleted ", "dim"), (f"-{row['deletes']}", "red"),
+    )  # fmt: skip
+
+
+def _urn_structure_line(row: dict) -> Text:
+    layers = " · ".join(str(n) for n in row["layers"])
+    fraction = lambda key: "n/a" if row.get(key) is None else f"{row[key]:.2f}"  # noqa: E731
+    return Text.assemble(
+        ("layers ", "dim"), layers, ("   path depth ", "dim"), str(row.get("path_depth", "n/a")),
+        ("   forward ", "dim"), fraction("forward_fraction"), (" by layer, ", "dim"),
+        fraction("forward_fraction_z"), (" by z", "dim"),
+    )  # fmt: skip
+
+
 def _layers_line(row: dict) -> Text:
     layers = " · ".join(str(n) for n in row["layers"])
     return Text.assemble(("active ", "dim"), (str(row["active"]), "bold"), ("   layers ", "dim"), layers)
 
 
-def _events_table(events: list[tuple]) -> RenderableType:
+def _events_table(events: list[tuple], unit: str = "cycle") -> RenderableType:
     if not events:
         return Text("no structural events yet", style="dim")
     table = Table(box=None, pad_edge=False, header_style="dim", title="latest structural events", title_justify="left")
-    for name, justify in (("cycle", "right"), ("event", "left"), ("neuron", "left"), ("age", "right")):
+    for name, justify in ((unit, "right"), ("event", "left"), ("neuron", "left"), ("age", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
     table.add_column("lineage", no_wrap=True)
     table.add_column("reason", no_wrap=True, overflow="ellipsis")

@@ -168,10 +168,13 @@ def _cmd_validate(args) -> int:
 
 def _train(trainer):
     """``trainer.run()`` (a trainer or a batch) with SIGINT / SIGTERM turned into a
-    clean stop after the current cycle."""
+    clean stop after the current cycle; while the run writes its final outputs
+    (no cycle left to wait for) they interrupt at once, and ``resume`` redoes them."""
     import signal
 
     def stop(signum, frame):
+        if getattr(trainer, "finishing", False):
+            raise KeyboardInterrupt
         trainer.request_stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -380,14 +383,22 @@ def _cmd_export(args) -> int:
 
 def _cmd_show(args) -> int:
     from neurograph.charrnn.seeds import is_seeds_dir
-    from neurograph.run.reader import run_summary
+    from neurograph.run.reader import read_jsonl, run_summary
 
     if is_seeds_dir(args.run_dir):  # a run --seeds folder: median and IQR over its seeds
         from neurograph_cli.seeds_view import show_text
 
         sys.stdout.write(show_text(args.run_dir))
         return 0
-    sys.stdout.write(_summary_text(args.run_dir, run_summary(args.run_dir)))
+    from neurograph_cli import urn_view
+
+    summary = run_summary(args.run_dir)
+    if urn_view.run_model(args.run_dir) == "urn":
+        rows = read_jsonl(Path(args.run_dir) / "metrics.jsonl")
+        wall = _wall_text(summary.get("wall_s"))
+        sys.stdout.write(urn_view.show_text(args.run_dir, summary, rows[-1] if rows else None, wall))
+    else:
+        sys.stdout.write(_summary_text(args.run_dir, summary))
     return 0
 
 
@@ -438,6 +449,7 @@ def _cmd_plot(args) -> int:
     from neurograph.charrnn.seeds import is_seeds_dir
     from neurograph.run.reader import read_jsonl, run_folder, run_phases
     from neurograph.run.plots import figure_format, plot_run
+    from neurograph_cli.urn_view import run_model
 
     seeds = is_seeds_dir(args.run_dir)
     run_dir = args.run_dir if seeds else run_folder(args.run_dir)
@@ -454,6 +466,8 @@ def _cmd_plot(args) -> int:
             rows = read_jsonl(run_dir / "metrics.jsonl")
             if not rows:
                 raise ValueError("no metrics rows to plot yet")
+            if run_model(run_dir) == "urn":
+                from neurograph.urn.plots import plot_urn_run as plot_run  # accuracy and structure, in epochs
             plot_run(rows, run_phases(run_dir, rows), out)
     except OSError as e:
         raise ValueError(f"cannot write {out}: {e.strerror or e}") from None

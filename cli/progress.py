@@ -8,6 +8,7 @@ replaces it on terminals; :func:`neurograph_cli.display.make_progress` picks one
 from __future__ import annotations
 
 from neurograph.run.reporters import Reporter
+from neurograph_cli import urn_view
 
 __all__ = ["Progress", "format_duration", "summary_line"]
 
@@ -51,6 +52,8 @@ def rate_text(rate: float) -> str:
 
 def summary_line(summary: dict, info: dict | None = None) -> str:
     """One line for the end of a run (both displays print it)."""
+    if urn_view.is_urn(summary):
+        return urn_view.summary_line(summary, rate_text(summary["cycles_per_s"]))
     unit, loss_unit = units(info)
     return (
         f"{summary['status']}: {summary['cycles']:,}/{summary['total_cycles']:,} {unit}s, "
@@ -96,15 +99,22 @@ class Progress(Reporter):
         if changed or self._rows % self.every_rows == 0 or row["cycle"] == self.total:
             self._write(self._row_line(row))
 
+    def status(self, text):
+        self._write(f"{text}...")
+
     def end(self, summary):
         self._write(summary_line(summary, self.info))
 
     def _phase_line(self, row) -> str:
         i, n = row["phase"], len(self.phases)
         end = self.phases[i]["end"] if i < n else self.total
-        return f"phase {i + 1}/{n}: {row['task']} until {self.unit} {end} (optimum {optimum_text(row['optimum'])})"
+        optimum = "" if urn_view.is_urn(self.info) else f" (optimum {optimum_text(row['optimum'])})"
+        return f"phase {i + 1}/{n}: {row['task']} until {self.unit} {end}{optimum}"
 
     def _row_line(self, row) -> str:
+        if urn_view.is_urn(self.info):
+            eta = format_duration(eta_seconds(row["cycle"], self.total, self._rate))
+            return urn_view.row_line(row, self.total, rate_text(row["cycles_per_s"]), eta)
         opt = "" if row["optimum"] is None else f" (optimum {row['optimum']:.4f}, gap {row['gap']:+.4f})"
         layers = ""
         if "active" in row and "layers" in row:

@@ -272,6 +272,29 @@ class Graph:
     def num_connections(self) -> int:
         return int(self._present.sum())
 
+    def connection_arrays(self) -> tuple[list[int], dict[str, np.ndarray]]:
+        """:meth:`connections` as columns, without an object per connection (for export).
+
+        Returns the living ids (ascending) and ``source``, ``target`` (E,) int64
+        row indices into them, ``weight`` (E,) float64, ``born`` (E,) int64 and
+        ``inherited_from`` (E,) int64 (-1: none), in the order of :meth:`connections`.
+        """
+        ids = self.ids()
+        slots = np.array([self.neurons[i].slot for i in ids], dtype=np.int64)
+        tgt, src = np.nonzero(self._present[np.ix_(slots, slots)])
+        born_of = np.array([self.neurons[i].born for i in ids], dtype=np.int64)
+        born = np.maximum(born_of[tgt], born_of[src])
+        inherited = np.full(len(tgt), -1, dtype=np.int64)
+        if self._conn_meta:  # the few connections whose birth or origin differs from the default
+            row = {i: k for k, i in enumerate(ids)}
+            keys, values = zip(*self._conn_meta.items())
+            flat = np.array([row[t] * len(ids) + row[s] for s, t in keys], dtype=np.int64)
+            at = np.searchsorted(tgt * len(ids) + src, flat)  # nonzero's order is row-major: sorted
+            born[at] = [b for b, _ in values]
+            inherited[at] = [-1 if parent is None else parent for _, parent in values]
+        weight = self._weights[slots[tgt], slots[src]]
+        return ids, {"source": src, "target": tgt, "weight": weight, "born": born, "inherited_from": inherited}
+
     def incoming(self, neuron_id: NeuronRef) -> dict[int, float]:
         """Source id -> weight of every connection into this neuron."""
         slot = self.neuron(neuron_id).slot

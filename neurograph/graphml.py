@@ -48,6 +48,7 @@ from neurograph.graph_columns import (
     graph_attributes,
     node_columns,
 )
+from neurograph.graphml_writer import write_graphml_columns
 
 __all__ = [
     "FORMAT_VERSION",
@@ -107,10 +108,22 @@ def write_graphml(
     reserve: Iterable[int] = (),
     include_dead: bool = False,
 ) -> None:
-    """Write the graph to ``path`` atomically (temp file in the same folder, then replace)."""
-    g = to_networkx(graph, reserve=reserve, include_dead=include_dead)
+    """Write the graph to ``path`` atomically (temp file in the same folder, then replace).
+
+    The file is :func:`to_networkx`'s, streamed from the graph's arrays
+    (:mod:`neurograph.graphml_writer`): no object per connection.
+    """
+    nodes, edges = _columns(graph, reserve, include_dead)  # living nodes first, ascending: edge rows index them
     with atomic_open(Path(path), "wb") as f:
-        nx.write_graphml(g, f, named_key_ids=True)
+        write_graphml_columns(
+            f,
+            graph_attributes=graph_attributes(graph),
+            node_labels=nodes.labels,
+            nodes=nodes.columns,
+            edge_sources=edges.source,
+            edge_targets=edges.target,
+            edges=edges.columns,
+        )
 
 
 def _columns(graph: Graph, reserve: Iterable[int], include_dead: bool):

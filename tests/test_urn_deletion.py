@@ -22,7 +22,8 @@ def tiny(**deletion) -> URNScenario:
             "model": "urn",
             "name": "tiny-deletion",
             "network": {"size": 40, "iterations": 3},
-            "loss": {"c_syn": 0.01},  # the length coefficients must shrink with the network too
+            # the length coefficients must shrink with the network too
+            "loss": {"c_syn": 0.01, "activity_reduction": "mean"},
             "training": {"batch_size": 50},
             "deletion": {"enabled": True, "patience": 2, **deletion},
             "phases": [{"task": {"kind": "spheres", "dim": 4, "train": 100, "test": 20}, "epochs": 3}],

@@ -143,6 +143,22 @@ def test_weight_coefficients_from_positions():
     assert np.allclose(coef.numpy(), 0.1 + 0.5 * distance_matrix(p, 3.0) ** 2)
 
 
+def test_synapse_pairs_i_below_j_penalises_only_targets_before_their_source():
+    """eq. 9 as printed: c_syn d^gamma on W_ij with i < j in the paper's order (graph ids), c_W elsewhere."""
+    graph = small_graph(1)
+    c = compile_graph(graph, dtype=F64)
+    every = weight_coefficients(c, graph, c_w=0.1, c_syn=0.5, gamma=1.0, beta=2.0, pairs="all")
+    assert torch.equal(every, weight_coefficients(c, graph, c_w=0.1, c_syn=0.5, gamma=1.0, beta=2.0))
+    upper = weight_coefficients(c, graph, c_w=0.1, c_syn=0.5, gamma=1.0, beta=2.0, pairs="i<j")
+    for t, target in enumerate(c.ids):  # compiled order is not the paper's: compare ids, not indices
+        for s, source in enumerate(c.ids):
+            expected = float(every[t, s]) if target < source else 0.1
+            assert float(upper[t, s]) == pytest.approx(expected)
+    assert weight_coefficients(c, graph, c_w=0.1, c_syn=0.0, gamma=1.0, beta=2.0, pairs="i<j") == 0.1
+    with pytest.raises(ValueError, match="pairs"):
+        weight_coefficients(c, graph, c_w=0.1, c_syn=0.5, gamma=1.0, beta=2.0, pairs="j<i")
+
+
 def test_correct_counts_ties_as_wrong():
     logits = torch.tensor([[1.0, 1.0], [2.0, 1.0], [0.0, 3.0]])
     assert correct(logits, torch.tensor([0, 0, 0])).tolist() == [False, True, False]

@@ -19,7 +19,7 @@ from neurograph_cli.main import main
 torch.set_num_threads(1)  # the CLI's resume runs on one thread too: same sums, same bits
 
 EPOCHS = 5
-TIMING = {"cycles_per_s", "epoch_s", "wall_s"}
+TIMING = {"cycles_per_s", "epoch_s", "wall_s", "outputs"}  # outputs: seconds each file took
 
 
 def scenario() -> URNScenario:
@@ -31,7 +31,7 @@ def scenario() -> URNScenario:
             "name": "tiny-spheres-resume",
             "seed": 1,
             "network": {"size": 60, "iterations": 3},
-            "loss": {"c_w": 1e-3, "c_n": 1e-2},
+            "loss": {"c_w": 1e-3, "c_n": 1e-2, "activity_reduction": "mean"},
             "optimizer": {"kind": "adam", "lr": 0.02},
             "training": {"batch_size": 40},
             "analysis": {"samples": 100, "activity_threshold": 1e-2},

@@ -30,7 +30,7 @@ def spheres(seed: int = 0, epochs: int = 3, **network) -> URNScenario:
             "name": "tiny-spheres",
             "seed": seed,
             "network": {"size": 60, "iterations": 3, **network},
-            "loss": {"c_w": 1e-4, "c_n": 1e-3},
+            "loss": {"c_w": 1e-4, "c_n": 1e-3, "activity_reduction": "mean"},
             "optimizer": {"kind": "adam", "lr": 0.01},
             "training": {"batch_size": 40},
             "analysis": {"samples": 100},
@@ -46,7 +46,7 @@ def nesa() -> URNScenario:
             "model": "urn",
             "name": "tiny-nesa",
             "network": {"iterations": 3, "update": "residual_output", "geometry": {"x": 6, "y": 6, "z": 3}},
-            "loss": {"c_syn": 1e-4},
+            "loss": {"c_syn": 1e-4, "activity_reduction": "mean"},
             "training": {"batch_size": 40},
             "report": {"every": 1, "graph_every": 2},
             "phases": [bars(classes=2), bars(classes=4), bars(classes=3, pairs=True)],
@@ -95,7 +95,7 @@ def test_rows_have_the_cli_keys_and_reporters_are_called_in_order():
     assert rec.snapshots == [(3, True, 60, 3600)]
     assert rec.connectomes and rec.connectomes[-1][:2] == (3, True)  # nested sets reach the connectome hook
     assert summary == rec.summary and summary["status"] == "finished" and summary["cycles"] == 3
-    assert set(summary["ablation"]) == {"neurons", "synapses"}
+    assert set(summary["ablation"]) == {"neurons", "synapses", "forward", "adjacent"}
     assert rec.info["total_cycles"] == 3 and rec.info["phases"][0]["end"] == 3
 
 
@@ -188,3 +188,44 @@ def test_activity_sum_is_batch_times_mean():
     assert torch.equal(summed.compiled.weight, meaned.compiled.weight)
     differs = trained("mean", 1e-3)
     assert not torch.equal(summed.compiled.weight, differs.compiled.weight)
+
+
+def test_synapse_pairs_setting_reaches_the_length_penalty():
+    """``loss.synapse_pairs``: ``all`` (the default, every ordered pair) or eq. 9's printed ``i<j``."""
+    def trained(**loss) -> URNTrainer:
+        s = nesa()
+        s = s.model_copy(update={"loss": s.loss.model_copy(update=loss), "phases": s.phases[:1]})
+        t = URNTrainer(s)
+        t.train_epoch()
+        return t
+
+    default, every, upper = trained(), trained(synapse_pairs="all"), trained(synapse_pairs="i<j")
+    assert default.scenario.loss.synapse_pairs == "all"
+    assert torch.equal(default.coefficients, every.coefficients)
+    assert torch.equal(default.compiled.weight, every.compiled.weight)
+    ids = torch.tensor(upper.compiled.ids)
+    below = ids[:, None] < ids[None, :]  # [target, source]: the target comes first in the paper's order
+    assert torch.equal(upper.coefficients[below], every.coefficients[below])
+    assert bool((upper.coefficients[~below] == upper.scenario.loss.c_w).all())
+    assert not torch.equal(upper.compiled.weight, every.compiled.weight)
+
+
+def test_final_outputs_are_written_while_the_engine_says_finishing():
+    """The command line interrupts at once while ``finishing``: there is no epoch left to wait for."""
+    class Watch(Recorder):
+        def status(self, text):
+            self.calls.append(("status", text, trainer.finishing))
+
+        def connectome(self, cycle, graph, analysis, final):
+            self.calls.append(("connectome", final, trainer.finishing))
+
+    rec = Watch()
+    trainer = URNTrainer(spheres(epochs=2), reporters=rec)
+    trainer.run()
+    assert ("connectome", True, True) in rec.calls and not trainer.finishing
+    notes = [c for c in rec.calls if c[0] == "status"]
+    assert [note for _, note, _ in notes] == [
+        "writing the graph, connectome and figures",
+        "measuring the structure and the ablations",
+    ]
+    assert all(finishing for *_, finishing in notes)

@@ -16,8 +16,9 @@ for every model:
    finishing) goes straight to this step, so ``resume`` completes it;
 4. a stop request (Ctrl-C, SIGTERM: :meth:`Engine.request_stop`) ends every
    running member the same way with status ``interrupted`` after the current
-   cycle; a ``KeyboardInterrupt`` raised mid-cycle leaves each member's last
-   checkpoint as the valid one.
+   cycle; a ``KeyboardInterrupt`` raised mid-cycle, or while step 3 writes the
+   outputs (``engine.finishing``), leaves each member's last checkpoint as the
+   valid one, and its summary says ``interrupted``, so ``resume`` redoes the rest.
 
 A member exposes ``cycle``, ``total_cycles``, ``phase_ends``, ``scenario``
 (with its ``report`` section), ``reporters`` and ``wall`` (seconds of earlier
@@ -39,6 +40,7 @@ class Engine(Protocol):
 
     running: list[Any]  # members still training, in batch order
     stop_requested: bool
+    finishing: bool  # set by the loop while it writes a member's outputs
 
     def info(self, member) -> dict:
         """The ``start`` hook's payload: scenario, seed, cycles, phases, the model's vocabulary."""
@@ -123,14 +125,20 @@ class _Loop:
         """Checkpoint, final snapshot, summary, ``end``; then the members leave the engine.
 
         The checkpoint comes first: whatever a kill interrupts after it, resuming
-        that checkpoint redoes only the outputs (the summary is written last)."""
+        that checkpoint redoes only the outputs (the summary is written last).
+        While the outputs are written ``engine.finishing`` is True: a stop request
+        then has no cycle left to wait for, so the command line interrupts at once."""
         for m in members:
             self.checkpoint(m)
-            self.engine.snapshot(m, True)
-            m.wall = self.elapsed(m)
-            seconds = max(time.perf_counter() - self.t0, 1e-9)
-            summary = self.engine.summary(m, status, (m.cycle - self.start[id(m)][0]) / seconds)
-            m.reporters.end(summary)
+            self.engine.finishing = True
+            try:
+                self.engine.snapshot(m, True)
+                m.wall = self.elapsed(m)
+                seconds = max(time.perf_counter() - self.t0, 1e-9)
+                summary = self.engine.summary(m, status, (m.cycle - self.start[id(m)][0]) / seconds)
+                m.reporters.end(summary)
+            finally:
+                self.engine.finishing = False
             self.summaries[id(m)] = summary
         self.engine.leave(members)
 

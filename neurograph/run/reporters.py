@@ -40,6 +40,9 @@ class Reporter:
     def checkpoint(self, cycle: int, state: dict, tensors: dict) -> None:
         """The run's full state at ``cycle`` (see :meth:`Trainer.state`), to persist now."""
 
+    def status(self, text: str) -> None:
+        """What the run is busy with now that is not training (e.g. writing its outputs), to show."""
+
     def end(self, summary: dict) -> None:
         """Run finished (or was interrupted: ``summary['status']``)."""
 
@@ -80,6 +83,10 @@ class ReporterSet(Reporter):
     def checkpoint(self, cycle, state, tensors):
         for r in self.reporters:
             r.checkpoint(cycle, state, tensors)
+
+    def status(self, text):
+        for r in self.reporters:
+            r.status(text)
 
     def end(self, summary):
         for r in self.reporters:

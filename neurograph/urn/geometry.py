@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Lattice", "vector_grid", "lattice_for", "place_neurons", "distance_matrix", "synapse_lengths"]
+__all__ = [
+    "Lattice",
+    "vector_grid",
+    "lattice_for",
+    "place_neurons",
+    "distance_matrix",
+    "synapse_lengths",
+    "mean_pair_distance",
+]
 
 
 @dataclass(frozen=True)
@@ -115,3 +123,25 @@ def synapse_lengths(positions: np.ndarray, targets: np.ndarray, sources: np.ndar
     p = np.asarray(positions, dtype=np.float64)
     d = p[targets] - p[sources]
     return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2 + beta * d[:, 2] ** 2)
+
+
+def mean_pair_distance(positions: np.ndarray, beta: float, *, block_values: int = 1 << 21) -> float:
+    """Mean eq. 8 distance over the ordered pairs (i, j), i != j, of ``positions`` (n, 3); 0 for n < 2.
+
+    Exact, a block of rows at a time (about ``block_values`` distances each), so
+    memory stays bounded for thousands of neurons.
+    """
+    p = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    n = len(p)
+    if n < 2:
+        return 0.0
+    rows = max(1, block_values // n)
+    total = 0.0
+    for start in range(0, n, rows):
+        block = p[start : start + rows]
+        squared = np.zeros((len(block), n))
+        for axis, scale in ((0, 1.0), (1, 1.0), (2, beta)):
+            d = block[:, None, axis] - p[None, :, axis]
+            squared += scale * d * d
+        total += float(np.sqrt(squared).sum())  # the pairs (i, i) add 0
+    return total / (n * (n - 1))

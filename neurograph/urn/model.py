@@ -20,7 +20,9 @@ Loss (eqs. 5 and 9), per batch::
 
     CE(y, y_hat) + c_W sum|W| + c_N sum_l mean_batch |N^(l)|_1 + c_syn sum_ij |W_ij| d_ij^gamma
 
-The two weight terms are one elementwise coefficient matrix
+(eq. 5 as printed sums the activity term over the batch: that is this with c_N
+times B, which the trainer passes for ``loss.activity_reduction: sum``). The
+two weight terms are one elementwise coefficient matrix
 (:func:`weight_coefficients`). :func:`loss_terms` is differentiable with
 autograd and is the reference; training uses the hand-written gradient of
 :mod:`neurograph.urn.backprop`, with the weight terms folded into the
@@ -52,6 +54,7 @@ __all__ = [
     "forward",
     "loss_terms",
     "weight_coefficients",
+    "SYNAPSE_PAIRS",
     "correct",
 ]
 
@@ -66,6 +69,7 @@ ACTIVATIONS = {
 # fraction is nonzero: gathering W's columns costs about as much per column as
 # the product at B = 32, so below a quarter the gather pays (benchmarks/bench_urn.py).
 SPARSE_BELOW = 0.25
+SYNAPSE_PAIRS = ("all", "i<j")  # eq. 9's sum: every ordered pair, or the printed i < j
 
 
 @dataclass(frozen=True)
@@ -200,19 +204,27 @@ def weight_coefficients(
     c_syn: float,
     gamma: float,
     beta: float,
+    pairs: str = "all",
 ) -> torch.Tensor | float:
     """Per-synapse L1 strength: ``c_W + c_syn d_ij^gamma`` (S, S) in compiled order, or c_W alone.
 
-    The synapse term sums over every ordered pair (i, j): see docs/urn.md for
-    the paper's ``i < j``.
+    ``pairs`` is the synapse term's pair set (see docs/urn.md): ``all`` ordered
+    pairs (i, j), or ``i<j`` as eq. 9 is printed: only W_ij whose target i
+    comes before its source j in the paper's neuron order (inputs, hidden,
+    outputs; graph ids follow it), the others get c_W alone.
     """
+    if pairs not in SYNAPSE_PAIRS:
+        raise ValueError(f"pairs must be one of {SYNAPSE_PAIRS}, got {pairs!r}")
     if c_syn == 0:
         return float(c_w)
     positions = np.array([graph.neurons[i].position for i in compiled.ids])
     d = distance_matrix(positions, beta)
     coef = torch.as_tensor(d, dtype=compiled.weight.dtype).to(compiled.weight.device)
-    coef.pow_(gamma).mul_(c_syn).add_(c_w)
-    return coef
+    coef.pow_(gamma).mul_(c_syn)
+    if pairs == "i<j":
+        ids = torch.as_tensor(compiled.ids, device=coef.device)
+        coef.mul_(ids[:, None] < ids[None, :])  # [target, source]: target id below source id
+    return coef.add_(c_w)
 
 
 def correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

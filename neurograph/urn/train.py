@@ -33,7 +33,12 @@ Metrics rows (one per ``report.every`` epochs): ``cycle`` (epoch), ``phase``,
 training in the epoch), ``neurons`` (living, S after deletions), ``accuracy``
 (training, during the epoch), ``test_accuracy``, and the structure from
 :meth:`neurograph.urn.analysis.Analysis.summary`: ``active``, ``active_total``,
-``layers``, ``depth``, ``edges``, ``forward_fraction``, ``mean_synapse_length``.
+``layers``, ``active_per_iteration``, ``multi_iteration``, ``depth``,
+``path_depth``, ``synapses``, ``edges`` and ``edges_z``, ``fractions``,
+``forward_fraction`` and ``forward_fraction_z``, ``adjacent_fraction``,
+``mean_synapse_length``, ``random_pair_length``, ``length_ratio``. The summary
+adds the ablations (:meth:`URNTrainer.ablation`). While the final outputs are
+written and measured, reporters hear what is going on through ``status``.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from neurograph.run.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
 from neurograph.run.loop import run_loop
 from neurograph.run.reporters import Reporter, ReporterSet
-from neurograph.urn.analysis import Analysis, ablation_check, active_synapses, analyse
+from neurograph.urn.analysis import Analysis, ablations, analyse
 from neurograph.urn.backprop import Workspace, loss_and_gradients
 from neurograph.urn.data import Dataset, bars, load_cifar10, spheres
 from neurograph.urn.deletion import InactivityTracker
@@ -163,8 +168,9 @@ class URNTrainer:
     def _coefficients(self):
         loss, beta = self.scenario.loss, self.scenario.network.geometry.beta
         return weight_coefficients(
-            self.compiled, self.graph, c_w=loss.c_w, c_syn=loss.c_syn, gamma=loss.gamma, beta=beta
-        )
+            self.compiled, self.graph, c_w=loss.c_w, c_syn=loss.c_syn, gamma=loss.gamma, beta=beta,
+            pairs=loss.synapse_pairs,
+        )  # fmt: skip
 
     # -------------------------------------------------------------- queries
     @property
@@ -314,6 +320,7 @@ class URNTrainer:
             "start_cycle": self.cycle,
             "rule": rule,
             "device": str(self.device),
+            "model": "urn",  # the views show a URN's structure rather than a char-RNN's sizes
             **URN_VOCABULARY,  # what a "cycle" counts in rows and summaries, the loss unit, the size
             "size": self.compiled.n,
             "phases": [
@@ -409,25 +416,27 @@ class URNTrainer:
 
     def snapshot(self, member=None, final: bool = False) -> None:
         """Write back, then hand reporters the graph and its analysis."""
+        if final:
+            self.reporters.status("writing the graph, connectome and figures")
         write_back(self.compiled, self.graph)
         self.reporters.snapshot(self.cycle, self.graph, [], final)
         self.reporters.connectome(self.cycle, self.graph, self.current_analysis(), final)
 
     def ablation(self, phase: int | None = None) -> dict:
-        """Golkar's check on the phase's test set, two ways.
+        """Golkar's check and the emergent-MLP test on the phase's test set
+        (:func:`neurograph.urn.analysis.ablations`).
 
         ``neurons``: zero every weight to or from an inactive neuron (the
         paper's check); ``synapses``: also zero the active neurons' synapses
-        at or below ``analysis.weight_threshold`` (the active network as counted).
+        at or below ``analysis.weight_threshold`` (the active network as counted);
+        ``forward``: keep only its forward synapses; ``adjacent``: only those
+        between adjacent layers.
         """
         phase = self.last_phase() if phase is None else phase
         analysis = self.analyse(phase)
-        split, c = self.splits[phase], self.compiled
-        check = lambda keep: ablation_check(c, keep, split.x_test, split.y_test, self.dynamics)  # noqa: E731
-        return {
-            "neurons": check(active_synapses(c, analysis.active, 0.0)),
-            "synapses": check(active_synapses(c, analysis.active, self.scenario.analysis.weight_threshold)),
-        }
+        split = self.splits[phase]
+        threshold = self.scenario.analysis.weight_threshold
+        return ablations(self.compiled, analysis, split.x_test, split.y_test, self.dynamics, weight_threshold=threshold)
 
     def record_phase_end(self, member=None) -> None:
         phase = self.phase_index(self.cycle - 1)
@@ -449,6 +458,7 @@ class URNTrainer:
         )
 
     def summary(self, member, status: str, cycles_per_s: float) -> dict:
+        self.reporters.status("measuring the structure and the ablations")
         analysis = self.current_analysis()
         phase = self.last_phase()
         return {
