@@ -31,7 +31,6 @@ SET_HELP = (
 SCENARIO_HELP = "scenario YAML file (every field: docs/scenarios.md or `neurograph schema --markdown`)"
 
 
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="neurograph", description="Neural networks whose structure evolves while they learn.", epilog=STEPS
@@ -254,7 +253,6 @@ def _interrupted(folder: Path) -> int:
 
     sys.stderr.write(f"neurograph: interrupted; resume with: neurograph resume {shlex.quote(str(folder))}\n")
     return 130
-
 
 
 def _run_seeds(args, scenario) -> int:

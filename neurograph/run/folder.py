@@ -3,7 +3,7 @@
 Layout of a run folder::
 
     scenario.yaml        fully resolved scenario (every default written out)
-    metrics.jsonl        one metrics row per line (see neurograph.charrnn.train)
+    metrics.jsonl        one metrics row per line (see neurograph.charrnn.trainer)
     events.jsonl         one structural event per line (id, age, lineage)
     fossils.jsonl        each deleted neuron's values and wiring at death (char-RNN; for the lifetime view)
     graphs/cycle-N.graphml  periodic snapshots
