@@ -12,6 +12,7 @@ import neurograph.scenario as scenario_module
 from neurograph.charrnn.scenario import Scenario, revision_optimizer
 from neurograph.scenario import MODELS, ScenarioError, load_scenario, scenario_to_yaml
 from neurograph.urn.scenario import URNScenario
+from test_urn_scenario import shipped_overrides
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SWITCH, URN = SCENARIOS / "switch.yaml", SCENARIOS / "urn_spheres_cpu.yaml"
@@ -79,7 +80,7 @@ def test_model_can_be_set_on_the_command_line(tmp_path):
 def test_shipped_scenarios_round_trip(path, tmp_path):
     if path.parent.name == "sweeps":
         pytest.skip("a sweep file, not a scenario")
-    s = load_scenario(path)
+    s = load_scenario(path, shipped_overrides(path, tmp_path))
     again = tmp_path / path.name
     again.write_text(scenario_to_yaml(s))
     assert load_scenario(again) == s
