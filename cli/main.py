@@ -257,7 +257,7 @@ def _interrupted(folder: Path) -> int:
 
 def _run_seeds(args, scenario) -> int:
     """All seeds in one batched tensor program; progress lines follow the first seed."""
-    from neurograph.charrnn.seeds import run_seeds
+    from neurograph.studies.seeds import run_seeds
 
     if not _engine(scenario).batches_seeds:
         raise ValueError("--seeds batches the char-RNN; run URN seeds one by one or with `neurograph sweep`")
@@ -295,7 +295,7 @@ def _resume_seeds(args) -> int:
     """Every unfinished seed of a ``run --seeds`` folder, continued in one batch."""
     import torch
 
-    from neurograph.charrnn.seeds import resume_seeds
+    from neurograph.studies.seeds import resume_seeds
 
     from neurograph.kernels.threads import available_cores
 
@@ -312,7 +312,7 @@ def _resume_seeds(args) -> int:
 
 def _recorded_threads(seeds_dir: Path) -> int | None:
     """The thread count a ``--seeds`` batch was trained with: its first checkpoint's (None if none says)."""
-    from neurograph.charrnn.seeds import seed_folders
+    from neurograph.studies.seeds import seed_folders
     from neurograph.run.checkpoint import CheckpointError, load_checkpoint
 
     for folder in seed_folders(seeds_dir):
@@ -341,7 +341,7 @@ def _cmd_resume(args) -> int:
 
     from neurograph.run.reporters import ReporterSet
     from neurograph.run.folder import RunFolderError, open_for_resume
-    from neurograph.charrnn.seeds import is_seeds_dir
+    from neurograph.studies.seeds import is_seeds_dir
     from neurograph_cli.display import make_progress
 
     if is_seeds_dir(args.run_dir):
@@ -380,7 +380,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from neurograph.charrnn.seeds import is_seeds_dir
+    from neurograph.studies.seeds import is_seeds_dir
     from neurograph.run.reader import read_jsonl, run_summary
 
     if is_seeds_dir(args.run_dir):  # a run --seeds folder: median and IQR over its seeds
@@ -444,7 +444,7 @@ def _loss_text(loss: float | None, optimum: float | None) -> str:
 
 
 def _cmd_plot(args) -> int:
-    from neurograph.charrnn.seeds import is_seeds_dir
+    from neurograph.studies.seeds import is_seeds_dir
     from neurograph.run.reader import read_jsonl, run_folder, run_phases
     from neurograph.run.plots import figure_format, plot_run
     from neurograph_cli.urn_view import run_model

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charrnn.seeds import run_seeds
+from neurograph.studies.seeds import run_seeds
 from neurograph.studies.aggregate import aggregate_rows
 from neurograph.charrnn.bptt import KERNELS, Workspace, batched_bptt, batched_logits, mixed_scope
 from neurograph.compile import compile_graph

@@ -1,4 +1,4 @@
-"""Tests for neurograph.charrnn.seeds: a seeds directory stopped part-way and continued
+"""Tests for neurograph.studies.seeds: a seeds directory stopped part-way and continued
 as one batch equals the uninterrupted batch; finished seeds stay as they are; seeds
 that did not stop together are refused before anything changes; ``neurograph resume``.
 
@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from neurograph.charrnn.trainer import Trainer
-from neurograph.charrnn.seeds import is_seeds_dir, resume_seeds, seed_folders
+from neurograph.studies.seeds import is_seeds_dir, resume_seeds, seed_folders
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.run.folder import RunFolder, RunFolderError, prepare_run_folder
 from neurograph.scenario import Scenario

@@ -137,7 +137,7 @@ def test_plot_lineage_next_to_the_run(run_dir, tmp_path, capsys):
 
 @pytest.fixture(scope="session")
 def seeds_dir(tmp_path_factory):
-    from neurograph.charrnn.seeds import run_seeds
+    from neurograph.studies.seeds import run_seeds
 
     out = tmp_path_factory.mktemp("cli") / "seeds"
     run_seeds(Scenario.model_validate(SCENARIO), [1, 2, 5], out)

@@ -21,7 +21,7 @@ import pytest
 import torch
 import yaml
 
-from neurograph.charrnn.seeds import run_seeds
+from neurograph.studies.seeds import run_seeds
 from neurograph.charrnn.trainer import Trainer
 from neurograph.run import lock
 from neurograph.run.folder import RunFolder, RunFolderBusy, prepare_run_folder

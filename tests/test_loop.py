@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,29 @@ def test_a_member_computes_the_same_whatever_the_batch_capacity(dtype):
         assert np.array_equal(np.array([alone.step()[0] for _ in range(1500)]), together[:, s])
         sizes.append(alone.capacity)
     assert len(set(sizes)) > 1
+
+
+# ------------------------------------------- killed before anything was written
+def test_a_run_killed_before_its_scenario_was_written_says_how_to_start_again(tmp_path: Path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".lock").touch()  # what a kill right after creating the folder leaves
+    assert main(["resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing was trained" in err and len(err.strip().splitlines()) == 1
+    assert main(run_args(folder)) == 0  # no --force needed: the folder holds nothing
+
+
+def test_a_seeds_folder_killed_while_creating_its_seed_folders_resumes(tmp_path: Path):
+    """Seed 1's folder exists but is empty (the kill landed there): resume gives it its
+    siblings' scenario with its own seed and trains it from cycle 0 in the batch."""
+    out = tmp_path / "seeds"
+    args = ["run", str(HARD), "--seeds", "0-1", "--cycles", "300", "--no-live", "--threads", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    whole = {s: metrics(out / f"seed-{s}") for s in (0, 1)}
+    shutil.rmtree(out / "seed-1")
+    (out / "seed-1").mkdir()
+    for name in ("metrics.jsonl", "events.jsonl", "checkpoint.safetensors", "summary.json"):
+        (out / "seed-0" / name).unlink(missing_ok=True)  # seed 0: scenario written, nothing trained
+    assert main(["resume", str(out), "--no-live"]) == 0
+    assert {s: metrics(out / f"seed-{s}") for s in (0, 1)} == whole

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurograph.charrnn.seeds import run_seeds
+from neurograph.studies.seeds import run_seeds
 from neurograph.studies.paper_report import PaperReportError, find_outputs, write_paper_report
 from neurograph.scenario import load_scenario
 from neurograph_cli.main import main

@@ -221,6 +221,11 @@ def read_for_resume(
     The folder stays locked by this process, unless this raises."""
     path = Path(path)
     if not (path / "scenario.yaml").is_file():
+        if path.is_dir() and all(p.name == lock.LOCK for p in path.iterdir()):
+            raise RunFolderError(
+                f"{path}: stopped before it wrote its scenario, nothing was trained: "
+                f"start it again with `neurograph run SCENARIO --out {path}`"
+            )
         raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
     lock_run_folder(path)
     try:

@@ -23,6 +23,7 @@ from neurograph.studies.aggregate import aggregate_rows
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.reader import read_jsonl
 from neurograph.run.reporters import Reporter, ReporterSet
+from neurograph.run.lock import LOCK
 from neurograph.run.folder import (
     RunFolder,
     RunFolderError,
@@ -34,7 +35,7 @@ from neurograph.run.folder import (
     release_run_folder,
     write_json_atomic,
 )
-from neurograph.scenario import Scenario
+from neurograph.scenario import Scenario, load_scenario
 
 __all__ = ["is_seeds_dir", "seed_folders", "run_seeds", "resume_seeds"]
 
@@ -133,6 +134,7 @@ def resume_seeds(
     folders = seed_folders(root)
     if not folders:
         raise RunFolderError(f"{root}: no seed-<n>/ run folders to resume")
+    _complete_unwritten(root, folders)
     try:
         opened = [(folder, *read_for_resume(folder, allow_changed=allow_changed)) for folder in folders]
         todo = [entry for entry in opened if not _finished(entry[0])]
@@ -155,6 +157,29 @@ def resume_seeds(
         for folder in folders:
             release_run_folder(folder)
     return summaries
+
+
+def _complete_unwritten(root: Path, folders: list[Path]) -> None:
+    """Give seed folders that a kill left before their scenario was written (empty
+    but for the lock) the scenario of their siblings with their own seed: the
+    batch then trains them from cycle 0."""
+    unwritten = [f for f in folders if not (f / "scenario.yaml").exists() and not _holds_files(f)]
+    written = [f for f in folders if (f / "scenario.yaml").exists()]
+    if not unwritten:
+        return
+    if not written:
+        raise RunFolderError(
+            f"{root}: stopped before any seed wrote its scenario; nothing was trained: "
+            "start it again with `neurograph run SCENARIO --seeds ... --out` this folder"
+        )
+    base = load_scenario(written[0] / "scenario.yaml")
+    for folder in unwritten:
+        prepare_run_folder(folder, base.model_copy(update={"seed": _seed(folder)}))
+        release_run_folder(folder)
+
+
+def _holds_files(folder: Path) -> bool:
+    return any(p.name != LOCK for p in folder.iterdir())
 
 
 def _finished(folder: Path) -> bool:
