@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurograph.charrnn.seeds import seed_folders
+from neurograph.studies.seeds import seed_folders
 from neurograph.run.plots import plot_seeds
 from neurograph.run.reader import read_jsonl, run_phases, run_summary
 from neurograph.studies.aggregate import aggregate_rows
