@@ -6,8 +6,9 @@ import os
 
 from neurograph.run.reporters import Reporter
 from neurograph_cli.progress import Progress
+from neurograph_cli.seeds_progress import SeedsLines, SeedsView
 
-__all__ = ["is_terminal", "make_progress"]
+__all__ = ["is_terminal", "make_progress", "make_seeds_progress"]
 
 
 def is_terminal(stream) -> bool:
@@ -27,3 +28,13 @@ def make_progress(stream, *, live: bool) -> Reporter:
 
         return LiveView.for_stream(stream)
     return Progress(stream)
+
+
+def make_seeds_progress(stream, *, live: bool) -> SeedsView:
+    """For a ``--seeds`` batch: the live table when ``live`` and ``stream`` is a terminal, else plain
+    :class:`SeedsLines`; its ``reporter_for`` gives each member the reporter that feeds it."""
+    if live and is_terminal(stream):
+        from neurograph_cli.seeds_live import SeedsLiveView  # imports rich: only when it is shown
+
+        return SeedsLiveView.for_stream(stream)
+    return SeedsLines(stream)

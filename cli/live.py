@@ -1,4 +1,4 @@
-"""Live terminal view of a run: the only module that imports rich.
+"""Live terminal view of a run: with :mod:`neurograph_cli.seeds_live` (a batch's) the only modules that import rich.
 
 The view is a reporter built from the frozen data its hooks receive (the info
 dict, metrics rows, event lists); it keeps copies and never sees the graph.

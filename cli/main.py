@@ -256,13 +256,13 @@ def _interrupted(folder: Path) -> int:
 
 
 def _run_seeds(args, scenario) -> int:
-    """All seeds in one batched tensor program; progress lines follow the first seed."""
+    """All seeds in one batched tensor program, shown as one view with a row (or a final line) per seed."""
     from neurograph.studies.seeds import run_seeds
 
     if not _engine(scenario).batches_seeds:
         raise ValueError("--seeds batches the char-RNN; run URN seeds one by one or with `neurograph sweep`")
     out = args.out or Path("runs") / f"{scenario.name}-seeds"
-    progress = _first_seed_progress()
+    progress = _seeds_progress(args)
     try:
         summaries = run_seeds(scenario, args.seeds, out, force=args.force, reporter_for=progress, train=_train)
     except KeyboardInterrupt:
@@ -270,20 +270,11 @@ def _run_seeds(args, scenario) -> int:
     return _seeds_done(out, summaries)
 
 
-def _first_seed_progress():
-    """``reporter_for`` of a batch: plain progress lines for the first seed asked, nothing for the others."""
-    from neurograph.run.reporters import Reporter
-    from neurograph_cli.display import make_progress
+def _seeds_progress(args):
+    """``reporter_for`` of a batch: each member's reporter feeds one view of every seed (live or plain lines)."""
+    from neurograph_cli.display import make_seeds_progress
 
-    progress = make_progress(sys.stdout, live=False)
-    first: list[int] = []
-
-    def reporter_for(scenario):
-        if not first:
-            first.append(scenario.seed)
-        return progress if scenario.seed == first[0] else Reporter()
-
-    return reporter_for
+    return make_seeds_progress(sys.stdout, live=not args.no_live).reporter_for
 
 
 def _seeds_done(out: Path, summaries: list[dict]) -> int:
@@ -303,7 +294,7 @@ def _resume_seeds(args) -> int:
     torch.set_num_threads(_resume_threads(args, recorded, available_cores()))  # a batch: as run --seeds
     try:
         summaries = resume_seeds(
-            args.run_dir, reporter_for=_first_seed_progress(), train=_train, allow_changed=args.allow_changed
+            args.run_dir, reporter_for=_seeds_progress(args), train=_train, allow_changed=args.allow_changed
         )
     except KeyboardInterrupt:
         return _interrupted(args.run_dir)

@@ -17,6 +17,7 @@ from neurograph.studies.seeds import seed_folders
 from neurograph.run.plots import plot_seeds
 from neurograph.run.reader import read_jsonl, run_phases, run_summary
 from neurograph.studies.aggregate import aggregate_rows
+from neurograph_cli.seeds_progress import seed_list_text
 
 __all__ = ["show_text", "plot_folder"]
 
@@ -31,7 +32,7 @@ def show_text(root: Path) -> str:
         statuses[s["status"]] = statuses.get(s["status"], 0) + 1
     fields = [
         ("seeds folder", str(root)),
-        ("scenario", f"{first['scenario']} ({len(summaries)} seeds: {_seed_list(list(summaries))})"),
+        ("scenario", f"{first['scenario']} ({len(summaries)} seeds: {seed_list_text(list(summaries))})"),
         ("status", ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))),
         ("hidden", _spread([s["hidden"] for s in summaries.values()], "{:.0f}")),
         ("loss", _spread([s["loss"] for s in summaries.values()], "{:.4f}") + " nats/char"),
@@ -68,10 +69,3 @@ def _spread(values: list, fmt: str) -> str:
         return "n/a"
     q25, median, q75 = np.percentile(known, [25, 50, 75])
     return f"{fmt.format(median)} [{fmt.format(q25)}-{fmt.format(q75)}]"
-
-
-def _seed_list(seeds: list[int]) -> str:
-    """``0-19`` for a run of consecutive seeds, else ``0,3,7``."""
-    if seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ",".join(map(str, seeds))

@@ -180,6 +180,10 @@ def test_resume_cli_continues_a_seeds_directory(tmp_path, straight, capsys):
     assert main(["resume", str(root), "--no-live"]) == 0
     out = capsys.readouterr().out
     assert f"run folders: {root}/seed-*, aggregate: {root}/aggregate.json" in out
+    lines = out.splitlines()
+    assert lines[0] == f"batched-resume: 3 seeds (0,2,6), multipliers on cpu, easy(600), resuming at cycle {STOP}"
+    for seed in (0, 2, 6):  # every seed's end, not only the first seed's lines
+        assert sum(line.startswith(f"seed {seed} finished: 600/600 cycles") for line in lines) == 1
     assert_same_folders(root, straight / "all")
 
 
