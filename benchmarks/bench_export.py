@@ -1,4 +1,4 @@
-"""Export time of a large graph in every format: GraphML, CSV and the dynamic GEXF.
+"""Export time of a large graph in every format: GraphML, CSV, the dynamic GEXF, SONATA and neuPrint CSV.
 
 Run ``python benchmarks/bench_export.py`` (about 40 s at the default million
 connections). Builds one dense graph of ``--neurons`` hidden neurons
@@ -6,7 +6,8 @@ connections). Builds one dense graph of ``--neurons`` hidden neurons
 sparsifies), then prints, per format, the seconds to write it and the file
 size. GraphML and CSV are streamed from the graph's arrays a chunk at a time
 (target: 1 million connections in at most 10 s); the GEXF goes through the
-lifetime view (:mod:`neurograph.run.lifetime`), one spell per value.
+lifetime view (:mod:`neurograph.run.lifetime`), one spell per value; SONATA
+(needs h5py) and neuPrint's CSV from the columns of :mod:`neurograph.run.lived`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import numpy as np
 
 from neurograph.graph import Graph
 from neurograph.graphml import write_graphml
-from neurograph.run.export import write_csv, write_gexf
+from neurograph.run.export import write_csv, write_gexf, write_neuprint
+from neurograph.run.lived import lived_columns
+from neurograph.run.sonata import write_sonata
 
 
 def dense_graph(n: int, *, seed: int = 0) -> Graph:
@@ -46,18 +49,22 @@ def timed(write, path: Path) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, default=1000, help="hidden neurons; connections are its square")
-    parser.add_argument("--formats", default="graphml,csv,gexf", help="comma-separated, of graphml, csv, gexf")
+    parser.add_argument(
+        "--formats", default="graphml,csv,gexf", help="comma-separated, of graphml, csv, gexf, sonata, neuprint"
+    )
     args = parser.parse_args()
     graph = dense_graph(args.neurons)
     writers = {
         "graphml": lambda p: write_graphml(graph, p),
         "csv": lambda p: write_csv(graph, p),
         "gexf": lambda p: write_gexf(graph, [], p),
+        "sonata": lambda p: write_sonata(lived_columns(graph, []), p),
+        "neuprint": lambda p: write_neuprint(lived_columns(graph, []), p),
     }
     print(f"{graph.num_connections():,} connections, {len(graph):,} neurons")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats.split(","):
-            path = Path(tmp) / ("csv" if fmt == "csv" else f"graph.{fmt}")
+            path = Path(tmp) / (fmt if fmt in ("csv", "sonata", "neuprint") else f"graph.{fmt}")
             seconds, size = timed(writers[fmt], path)
             rate = graph.num_connections() / seconds / 1e6
             print(f"{fmt:<8} {seconds:6.2f} s  {size / 1e6:7.1f} MB  {rate:5.2f} M connections/s")

@@ -103,18 +103,25 @@ def _parser() -> argparse.ArgumentParser:
         "--model", choices=["charrnn", "urn"], help="one model's schema only (default: both, as one schema)"
     )
 
-    exp = sub.add_parser("export", help="write a run's graph as GraphML, dynamic GEXF or CSV")
+    exp = sub.add_parser(
+        "export", help="write a run's graph as GraphML, dynamic GEXF, CSV, SONATA or neuPrint CSV (docs/exports.md)"
+    )
     exp.add_argument("run_dir", type=Path, help="run folder")
     exp.add_argument(
         "--format",
         required=True,
-        choices=["graphml", "gexf", "csv"],
-        help="graphml: one graph; gexf: the whole run as a dynamic graph; csv: node and edge tables (required)",
+        choices=["graphml", "gexf", "csv", "sonata", "neuprint"],
+        help="graphml: one graph; gexf: the whole run as a dynamic graph; csv: node and edge tables; "
+        "sonata: SONATA nodes.h5 and edges.h5 (needs h5py: neurograph[sonata]) and neuprint: neuPrint-style "
+        "neurons.csv and connections.csv, both with deleted neurons and connections and their birth and "
+        "death cycles (required)",
     )
     exp.add_argument(
         "--cycle", type=int, help="export the snapshot at this step instead of the final graph (default: final)"
     )
-    exp.add_argument("--out", type=Path, help="file (a folder for csv; default: RUN_DIR/export/...)")
+    exp.add_argument(
+        "--out", type=Path, help="file (a folder for csv, sonata and neuprint; default: RUN_DIR/export/...)"
+    )
 
     show = sub.add_parser("show", help="print a run's summary (also for an unfinished run)")
     show.add_argument("run_dir", type=Path, help="run folder, or the OUT of run --seeds (median and IQR over seeds)")

@@ -3,13 +3,19 @@
 GraphML (:mod:`neurograph.graphml`), GEXF and CSV (:mod:`neurograph.run.export`)
 write the same attributes with the same names, types, meanings and sentinels:
 :data:`NODE_ATTRIBUTES`, :data:`EDGE_ATTRIBUTES` and :data:`GRAPH_ATTRIBUTES`
-(``docs/exports.md`` shows them as one table). A node's key is its label
-(``h17``: role initial and id): the node id in GraphML and GEXF, the ``label``
-column of ``neurons.csv`` and the ``source`` / ``target`` columns of
-``connections.csv``. No attribute takes a name that igraph or Gephi keep for
-themselves (``id``, ``label``, ``name``, ``start``, ``end``, ``source``,
-``target``, ``type``); ``weight`` is meant for them: Gephi's edge weight,
-non-negative for layouts (``|w|``), with the real one in ``signed_weight``.
+(``docs/exports.md`` shows them as one table). The connectome formats, SONATA
+(:mod:`neurograph.run.sonata`) and neuPrint's CSV, keep deleted neurons and
+their connections too: they add :data:`CONNECTOME_EDGE_ATTRIBUTES` (a
+connection's death) and give a few attributes those formats' own names
+(:attr:`Attribute.sonata`, :attr:`Attribute.neuprint`; :func:`names_in`).
+
+A node's key is its label (``h17``: role initial and id): the node id in
+GraphML and GEXF, the ``label`` column of ``neurons.csv`` and the ``source`` /
+``target`` columns of ``connections.csv``. No attribute takes a name that
+igraph or Gephi keep for themselves (``id``, ``label``, ``name``, ``start``,
+``end``, ``source``, ``target``, ``type``); ``weight`` is meant for them:
+Gephi's edge weight, non-negative for layouts (``|w|``), with the real one in
+``signed_weight``.
 
 An attribute that means nothing for a model is left out rather than written
 as a constant: ``multiplier`` only where the network trains multipliers (the
@@ -40,12 +46,15 @@ __all__ = [
     "NODE_ATTRIBUTES",
     "EDGE_ATTRIBUTES",
     "GRAPH_ATTRIBUTES",
+    "CONNECTOME_EDGE_ATTRIBUTES",
+    "CONNECTOME_FORMATS",
     "RESERVED",
     "NodeColumns",
     "EdgeColumns",
     "has_multipliers",
     "has_geometry",
     "node_attribute_names",
+    "names_in",
     "layout_positions",
     "node_columns",
     "edge_columns",
@@ -56,6 +65,7 @@ FORMAT_VERSION = 2  # 2: node attribute neuron_id (was id), multiplier only wher
 UNSET = -1  # stands for None in id and cycle fields
 META_PREFIX = "meta_"  # graph.meta keys other than scenario, seed and model: "meta_<key>"
 RESERVED = ("id", "label", "name", "start", "end", "source", "target", "type")  # igraph's and Gephi's own
+CONNECTOME_FORMATS = ("sonata", "neuprint")  # the formats that keep the dead, with names of their own
 LAYOUT_RADIUS = 100.0  # hidden circle; the input and output columns stand at twice this to its sides
 _GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))  # consecutive ids fall far apart on the circle
 
@@ -70,11 +80,15 @@ class Attribute:
     sentinel: str = ""  # the value that stands for "none", if any
     models: str = "all"
     dynamic: bool = False  # changes while the neuron or connection lives: spells in the dynamic GEXF
+    sonata: str = ""  # its name in SONATA files: "" the same, "-" not written
+    neuprint: str = ""  # its name in neuPrint's CSV: "" the same, "-" not written
 
 
 NODE_ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute("neuron_id", int, "the neuron's id, never reused (the node key is its label, e.g. h17)"),
-    Attribute("role", str, "input, hidden or output"),
+    Attribute(
+        "neuron_id", int, "the neuron's id, never reused (the node key is its label, e.g. h17)", neuprint="bodyId"
+    ),
+    Attribute("role", str, "input, hidden or output", neuprint="type"),
     Attribute("state", str, "alive, or reserve (below the deletion threshold); deleted (dead nodes)", dynamic=True),
     Attribute("born", int, "cycle (URN: epoch) the neuron was added", "-1: unknown (an ancestor named by a lineage)"),
     Attribute("died", int, "cycle it was deleted", "-1: alive"),
@@ -92,10 +106,14 @@ NODE_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("tags", str, "comma-separated tags, e.g. char:a", '"": none'),
 )
 EDGE_ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute("weight", float, "abs(w): non-negative, for layouts (Gephi's and igraph's edge weight)", dynamic=True),
-    Attribute("signed_weight", float, "w, the trained weight", dynamic=True),
+    Attribute("weight", float, "abs(w): non-negative, for layouts (Gephi's and igraph's edge weight)",
+              dynamic=True, sonata="-"),  # fmt: skip
+    Attribute("signed_weight", float, "w, the trained weight", dynamic=True, sonata="syn_weight"),
     Attribute("born", int, "cycle the connection was made"),
     Attribute("inherited_from", int, "dead neuron whose wiring it restores", "-1: none"),
+)
+CONNECTOME_EDGE_ATTRIBUTES: tuple[Attribute, ...] = (  # only where deleted neurons' connections are kept
+    Attribute("died", int, "cycle the connection was deleted with its neuron (SONATA and neuPrint only)", "-1: alive"),
 )
 GRAPH_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("neurograph_version", str, "version that wrote the file"),
@@ -148,6 +166,14 @@ def node_attribute_names(graph: Graph) -> list[str]:
     """The node attributes written for ``graph``, in schema order."""
     skip = set() if has_multipliers(graph) else {"multiplier"}
     return [a.name for a in NODE_ATTRIBUTES if a.name not in skip]
+
+
+def names_in(fmt: str, attributes: Iterable[Attribute]) -> dict[str, str]:
+    """Attribute name -> its name in ``fmt`` (one of :data:`CONNECTOME_FORMATS`), for those ``fmt`` writes."""
+    if fmt not in CONNECTOME_FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(CONNECTOME_FORMATS)}")
+    own = {a.name: getattr(a, fmt) for a in attributes}
+    return {name: alias or name for name, alias in own.items() if alias != "-"}
 
 
 # --------------------------------------------------------------- positions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -57,7 +58,7 @@ def test_missing_cycle_exits_2_listing_cycles(run_dir, tmp_path, capsys):
     assert "no snapshot at cycle 75; snapshot cycles: 50, 100, 150" in one_line_error(capsys)
 
 
-@pytest.mark.parametrize("fmt", ["graphml", "gexf", "csv"])
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "csv", "sonata", "neuprint"])
 def test_export_formats(run_dir, tmp_path, capsys, fmt):
     out = tmp_path / f"out.{fmt}"
     assert main(["export", str(run_dir), "--format", fmt, "--out", str(out)]) == 0
@@ -66,8 +67,18 @@ def test_export_formats(run_dir, tmp_path, capsys, fmt):
         assert read_graphml(out).ids() == read_graphml(run_dir / "graph.graphml").ids()
     elif fmt == "gexf":
         assert ET.parse(out).getroot().find("{http://www.gexf.net/1.2draft}graph").get("mode") == "dynamic"
+    elif fmt == "sonata":
+        names = ["circuit_config.json", "edge_types.csv", "edges.h5", "node_types.csv", "nodes.h5"]
+        assert sorted(p.name for p in out.iterdir()) == names
     else:
         assert sorted(p.name for p in out.iterdir()) == ["connections.csv", "graph.csv", "neurons.csv"]
+
+
+def test_sonata_export_without_h5py_exits_2_naming_the_extra(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py raises ImportError
+    assert main(["export", str(run_dir), "--format", "sonata", "--out", str(tmp_path / "s")]) == 2
+    assert "pip install 'neurograph[sonata]'" in one_line_error(capsys)
+    assert not (tmp_path / "s").exists()
 
 
 def test_show_prints_the_summary(run_dir, capsys):

@@ -10,6 +10,8 @@ import pytest
 
 from neurograph.graph import Graph
 from neurograph.graph_columns import (
+    CONNECTOME_EDGE_ATTRIBUTES,
+    CONNECTOME_FORMATS,
     EDGE_ATTRIBUTES,
     GRAPH_ATTRIBUTES,
     LAYOUT_RADIUS,
@@ -19,6 +21,7 @@ from neurograph.graph_columns import (
     graph_attributes,
     has_multipliers,
     layout_positions,
+    names_in,
     node_attribute_names,
     node_columns,
 )
@@ -35,20 +38,33 @@ def doc_rows() -> list[list[str]]:
 
 def test_docs_table_is_the_schema():
     want = []
-    for of, attrs in (("node", NODE_ATTRIBUTES), ("edge", EDGE_ATTRIBUTES), ("graph", GRAPH_ATTRIBUTES)):
+    edges = (*EDGE_ATTRIBUTES, *CONNECTOME_EDGE_ATTRIBUTES)
+    for of, attrs in (("node", NODE_ATTRIBUTES), ("edge", edges), ("graph", GRAPH_ATTRIBUTES)):
         for a in attrs:
             gexf = "spells" if a.dynamic else "meta" if of == "graph" else "static"
-            want.append([f"`{a.name}`", of, TYPE_NAMES[a.type], a.meaning, a.sentinel or "-", a.models, gexf])
+            gexf = "-" if a in CONNECTOME_EDGE_ATTRIBUTES else gexf  # a GEXF edge ends instead
+            names = [names_in(fmt, [a]).get(a.name) for fmt in CONNECTOME_FORMATS]
+            names = [f"`{name}`" if name else "-" for name in names]
+            want.append([f"`{a.name}`", of, TYPE_NAMES[a.type], a.meaning, a.sentinel or "-", a.models, gexf, *names])
     assert doc_rows() == want
 
 
+def test_connectome_names():
+    assert names_in("neuprint", NODE_ATTRIBUTES)["neuron_id"] == "bodyId"
+    assert names_in("sonata", EDGE_ATTRIBUTES) == {"signed_weight": "syn_weight", "born": "born",
+                                                  "inherited_from": "inherited_from"}  # weight: not written
+    with pytest.raises(ValueError, match="'gexf' is not one of sonata, neuprint"):
+        names_in("gexf", EDGE_ATTRIBUTES)
+
+
 def test_no_attribute_takes_a_name_igraph_or_gephi_keeps():
-    names = {a.name for a in (*NODE_ATTRIBUTES, *EDGE_ATTRIBUTES, *GRAPH_ATTRIBUTES)}
+    edges = (*EDGE_ATTRIBUTES, *CONNECTOME_EDGE_ATTRIBUTES)
+    names = {a.name for a in (*NODE_ATTRIBUTES, *edges, *GRAPH_ATTRIBUTES)}
     assert not names & set(RESERVED)
-    for attrs in (NODE_ATTRIBUTES, EDGE_ATTRIBUTES, GRAPH_ATTRIBUTES):
+    for attrs in (NODE_ATTRIBUTES, edges, GRAPH_ATTRIBUTES):
         assert len({a.name for a in attrs}) == len(attrs)
     shared = {a.name: a.type for a in NODE_ATTRIBUTES}
-    assert all(shared.get(a.name, a.type) is a.type for a in EDGE_ATTRIBUTES)  # one type per name
+    assert all(shared.get(a.name, a.type) is a.type for a in edges)  # one type per name
 
 
 def small(**meta) -> Graph:

@@ -1,4 +1,4 @@
-"""Exporting a run's graph as GraphML, GEXF or CSV, one attribute schema for all three.
+"""Exporting a run's graph as GraphML, GEXF, CSV, SONATA or neuPrint CSV, one attribute schema for all.
 
 Every format writes the attributes of :mod:`neurograph.graph_columns` (the
 table in ``docs/exports.md``) with the same names, types and sentinels
@@ -17,6 +17,15 @@ neurons from ``events.jsonl``, values and connections from the snapshots
 checkpoint's graveyard), so that at any snapshot's cycle it is that
 snapshot's graph.
 
+SONATA (:mod:`neurograph.run.sonata`) and neuPrint's CSV are the
+connectome formats: everything that lived up to the graph's cycle, deleted
+neurons and their wiring at death included, each row with its birth and
+death (:mod:`neurograph.run.lived`). neuPrint's CSV is ``neurons.csv``
+(``bodyId``: the neuron id, ``instance``: its label, ``type``: its role,
+then the node attributes), ``connections.csv`` (``bodyId_pre``,
+``bodyId_post``, then the edge attributes and ``died``) and ``graph.csv``.
+Its ``weight`` is ``abs(w)``, a float: neuPrint's own weight counts synapses.
+
 A finished run whose folder has no ``graph.graphml`` (a URN too large for a
 full snapshot) is exported from its final checkpoint.
 """
@@ -33,10 +42,20 @@ import numpy as np
 
 from neurograph.atomic import atomic_open
 from neurograph.graph import Event, Graph
-from neurograph.graph_columns import edge_columns, graph_attributes, node_columns
+from neurograph.graph_columns import (
+    CONNECTOME_EDGE_ATTRIBUTES,
+    EDGE_ATTRIBUTES,
+    NODE_ATTRIBUTES,
+    edge_columns,
+    graph_attributes,
+    names_in,
+    node_columns,
+)
 from neurograph.graphml import write_graphml
 from neurograph.run.gexf import write_lifetime_gexf
 from neurograph.run.lifetime import Observation, lifetime, timeline
+from neurograph.run.lived import Lived, lived_columns
+from neurograph.run.sonata import write_sonata
 from neurograph.run.reader import (
     ExportError,
     checkpoint_graph,
@@ -48,9 +67,10 @@ from neurograph.run.reader import (
     snapshot_cycles,
 )
 
-__all__ = ["FORMATS", "CSV_CHUNK_ROWS", "timeline", "write_gexf", "write_csv", "export_run"]
+__all__ = ["FORMATS", "CSV_CHUNK_ROWS", "timeline", "write_gexf", "write_csv", "write_neuprint", "export_run"]
 
-FORMATS = ("graphml", "gexf", "csv")
+FORMATS = ("graphml", "gexf", "csv", "sonata", "neuprint")
+_FOLDERS = {"csv": "", "sonata": "-sonata", "neuprint": "-neuprint"}  # formats written as a folder: its suffix
 CSV_CHUNK_ROWS = 50_000  # rows turned into text at once
 
 
@@ -83,6 +103,26 @@ def write_csv(graph: Graph, folder: str | os.PathLike, *, reserve: Iterable[int]
         _write_rows(f, {k: [v] for k, v in graph_attributes(graph).items()})
 
 
+def write_neuprint(lived: Lived, folder: str | os.PathLike) -> None:
+    """neuPrint-style ``neurons.csv``, ``connections.csv`` and ``graph.csv`` of everything that lived, in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    nodes, edges = lived.nodes, lived.edges
+    columns = {"bodyId": nodes.columns["neuron_id"], "instance": nodes.labels, "type": nodes.columns["role"]}
+    columns |= {alias: nodes.columns[k] for k, alias in names_in("neuprint", NODE_ATTRIBUTES).items()
+                if k in nodes.columns and alias not in columns}  # fmt: skip
+    with atomic_open(folder / "neurons.csv", "w") as f:
+        _write_rows(f, columns)
+    body = np.asarray(nodes.columns["neuron_id"])
+    columns = {"bodyId_pre": body[edges.source], "bodyId_post": body[edges.target]}
+    names = names_in("neuprint", (*EDGE_ATTRIBUTES, *CONNECTOME_EDGE_ATTRIBUTES))
+    columns |= {alias: edges.columns[k] for k, alias in names.items()}
+    with atomic_open(folder / "connections.csv", "w") as f:
+        _write_rows(f, columns)
+    with atomic_open(folder / "graph.csv", "w") as f:
+        _write_rows(f, {k: [v] for k, v in lived.graph.items()})
+
+
 def _write_rows(f: IO[str], columns: dict) -> None:
     """Header, then one row per index of the columns, a chunk at a time (floats by repr: exact)."""
     writer = csv.writer(f, lineterminator="\n")
@@ -100,28 +140,40 @@ def export_run(
 ) -> Path:
     """Export a run's final graph (or its snapshot at ``cycle``); returns the path written.
 
-    Default ``out``: ``RUN_DIR/export/graph.<fmt>`` or ``cycle-N.<fmt>`` (a folder for csv).
+    Default ``out``: ``RUN_DIR/export/graph.<fmt>`` or ``cycle-N.<fmt>``; folders for
+    csv (``graph``), sonata (``graph-sonata``) and neuprint (``graph-neuprint``).
     """
     if fmt not in FORMATS:
         raise ExportError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     run_dir = run_folder(run_dir)
     graph, reserve = run_graph(run_dir, cycle)
     stem = "graph" if cycle is None else f"cycle-{cycle}"
-    out = Path(out) if out is not None else run_dir / "export" / (stem if fmt == "csv" else f"{stem}.{fmt}")
+    name = stem + _FOLDERS[fmt] if fmt in _FOLDERS else f"{stem}.{fmt}"
+    out = Path(out) if out is not None else run_dir / "export" / name
     try:
-        if fmt != "csv":
+        if fmt not in _FOLDERS:
             out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "graphml":
             write_graphml(graph, out, reserve=reserve)
         elif fmt == "gexf":
             snapshots = [Observation(*load_graph(run_dir / "graphs" / f"cycle-{c}.graphml"))
                          for c in snapshot_cycles(run_dir) if c < graph.cycle]  # fmt: skip
-            final = checkpoint_graph(run_dir)  # its graveyard holds the latest deleted neurons' wiring
-            fossils = {f.neuron.id: f for f in (final.graveyard if final is not None else ())}
-            fossils |= {f.neuron.id: f for f in read_fossils(run_dir)}  # a char-RNN run logs every one
-            write_gexf(graph, read_events(run_dir), out, reserve=reserve, snapshots=snapshots, fossils=fossils.values())
-        else:
+            fossils, _ = _the_dead(run_dir)
+            write_gexf(graph, read_events(run_dir), out, reserve=reserve, snapshots=snapshots, fossils=fossils)
+        elif fmt == "csv":
             write_csv(graph, out, reserve=reserve)
+        else:
+            fossils, records = _the_dead(run_dir)
+            lived = lived_columns(graph, read_events(run_dir), reserve=reserve, fossils=fossils, records=records)
+            (write_sonata if fmt == "sonata" else write_neuprint)(lived, out)
     except OSError as e:
         raise ExportError(f"cannot write {out}: {e.strerror or e}") from None
     return out
+
+
+def _the_dead(run_dir: Path) -> tuple[list, dict]:
+    """Deleted neurons' fossils (wiring at death) and full records, as the run folder keeps them."""
+    final = checkpoint_graph(run_dir)  # its graveyard holds the latest deleted neurons' wiring, its dead every record
+    fossils = {f.neuron.id: f for f in (final.graveyard if final is not None else ())}
+    fossils |= {f.neuron.id: f for f in read_fossils(run_dir)}  # a char-RNN run logs every one
+    return list(fossils.values()), dict(final.dead) if final is not None else {}
