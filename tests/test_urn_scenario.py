@@ -24,6 +24,7 @@ def test_the_urn_scenarios_are_shipped():
         "urn_nesa.yaml",
         "urn_cifar.yaml",
         "urn_cifar_cpu.yaml",
+        "urn_spheres_1000.yaml",
     }
 
 
@@ -54,6 +55,9 @@ def test_paper_settings():
     assert (s.optimizer.lr, s.loss.c_w, s.loss.c_n) == (7e-4, 5e-7, 2e-5)
     assert s.phases[0].task.dim == 10 and s.phases[0].task.train == 4000
     assert load_scenario(SCENARIOS / "urn_spheres_residual.yaml").network.update == "residual_output"
+    long = load_scenario(SCENARIOS / "urn_spheres_1000.yaml")  # the paper's regulators, trained longer
+    assert (long.loss.c_w, long.loss.c_n, long.optimizer.lr, long.training.batch_size) == (5e-7, 2e-5, 7e-4, 32)
+    assert long.network.size == 1000 and long.deletion.enabled and long.phases[0].epochs == 800
     assert load_scenario(SCENARIOS / "urn_images.yaml").loss.c_syn > 0
     assert len(load_scenario(SCENARIOS / "urn_nesa.yaml").phases) >= 3
 
