@@ -47,10 +47,7 @@ MAX_DATA_VALUES = 2**28  # samples x inputs of one phase: 1 GiB of float32
 MAX_GRID = 1_000  # lattice columns and rows
 MAX_VALUE = 1e3  # radii, noise, thresholds and loss coefficients: far above any sensible value
 CIFAR_SIZES = (50_000, 10_000)  # training and test images in the binary files
-CIFAR_FILES = (
-    "expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin (CIFAR-10's binary version, "
-    "cifar-10-batches-bin); give the folder with --set phases.0.task.path=DIR"
-)
+CIFAR_FILES = "expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin (CIFAR-10's binary version)"
 
 # ------------------------------------------------------------------ tasks
 Radius = Annotated[float, Field(strict=True, gt=0.0, le=MAX_VALUE)]
@@ -272,10 +269,11 @@ class URNScenario(PhasedScenario):
                 folder = Path(task.path)
                 folder = folder if folder.is_absolute() else scenario_file.parent / folder
                 where = f"{scenario_file}: phases.{i}.task.path"
+                expected = f"{CIFAR_FILES}; give the folder with --set phases.{i}.task.path=DIR"
                 if not folder.is_dir():
-                    raise ScenarioError(f"{where}: CIFAR-10 folder {folder} not found; {CIFAR_FILES}")
+                    raise ScenarioError(f"{where}: CIFAR-10 folder {folder} not found; {expected}")
                 if not any(folder.glob("data_batch_*.bin")) or not (folder / "test_batch.bin").is_file():
-                    raise ScenarioError(f"{where}: {folder} lacks the CIFAR-10 binary files; {CIFAR_FILES}")
+                    raise ScenarioError(f"{where}: {folder} lacks the CIFAR-10 binary files; {expected}")
                 task = task.model_copy(update={"path": str(folder.resolve())})
             phases.append(phase.model_copy(update={"task": task}))
         return self.model_copy(update={"phases": phases})
