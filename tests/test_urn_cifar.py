@@ -73,6 +73,25 @@ def test_paper_geometry_inputs_fill_the_first_plane_and_outputs_sit_at_the_centr
     assert len({tuple(p) for p in every.tolist()}) == 21_600  # every site holds one neuron
 
 
+def bilinear(images: np.ndarray, side: int) -> np.ndarray:
+    """(n, a, a) -> (n, side, side), bilinear with half-pixel centres, written out by hand."""
+    a = images.shape[-1]
+    src = np.maximum((np.arange(side) + 0.5) * a / side - 0.5, 0.0)
+    i0 = np.floor(src).astype(int)
+    i1, w = np.minimum(i0 + 1, a - 1), src - i0
+    rows = images[:, i0, :] * (1 - w)[:, None] + images[:, i1, :] * w[:, None]
+    return rows[:, :, i0] * (1 - w) + rows[:, :, i1] * w
+
+
+def test_the_32x32_images_become_the_60x60_first_plane_by_bilinear_interpolation(cifar):
+    d = load_cifar10(cifar, grid=(60, 60))  # the paper's input plane
+    images = np.concatenate([read_cifar10_records(cifar / f"data_batch_{k}.bin")[1] for k in (1, 2)])
+    expected = bilinear(np.tensordot(images / 255.0, np.array(LUMA), axes=([1], [0])), 60).reshape(-1, 3600)
+    expected = (expected - expected.mean()) / expected.std()  # standardised by the training set
+    assert d.x_train.shape == (64, 3600)
+    assert np.allclose(d.x_train, expected, atol=1e-4)
+
+
 def test_images_are_interpolated_onto_the_first_plane(cifar):
     s = load_scenario(CPU, [f"phases.0.task.path={cifar}", "phases.0.task.train=8", "phases.0.task.test=4"])
     trainer = URNTrainer(s)
@@ -82,9 +101,8 @@ def test_images_are_interpolated_onto_the_first_plane(cifar):
     luma = np.tensordot(images[:8] / 255.0, np.array(LUMA), axes=([1], [0]))  # (8, 32, 32)
     resized = F.interpolate(torch.from_numpy(luma)[:, None], size=(20, 20), mode="bilinear", align_corners=False)
     resized = resized[:, 0].numpy()
-    full = load_cifar10(cifar, grid=(20, 20))  # standardised by the whole training set, as the run is not
-    assert np.corrcoef(resized.ravel(), d.x_train.ravel())[0, 1] > 0.9999  # a linear rescaling of the pixels
-    assert full.x_train.shape == (64, 400)
+    assert np.corrcoef(resized.ravel(), d.x_train.ravel())[0, 1] > 0.9999  # the same up to standardisation
+    assert load_cifar10(cifar, grid=(20, 20)).x_train.shape == (64, 400)  # both training files
     # input neuron k sits at pixel divmod(k, 20) of the z = 1 plane
     inputs = sorted((n for n in trainer.graph.neurons.values() if n.role == "input"), key=lambda n: n.id)
     xyz = np.array([n.position for n in inputs])
