@@ -167,7 +167,9 @@ def _cmd_validate(args) -> int:
     from neurograph.scenario import scenario_to_yaml
 
     scenario = _load(args)
-    _engine(scenario).trainer(scenario)  # builds tasks and network: catches what the schema cannot
+    trainer = _engine(scenario).trainer
+    check = getattr(trainer, "check", trainer)  # the URN checks data and geometry without its S x S matrix
+    check(scenario)  # builds tasks (and the char-RNN's network): catches what the schema cannot
     sys.stdout.write(scenario_to_yaml(scenario))
     return 0
 

@@ -145,17 +145,21 @@ class URNTrainer:
             self.restore(*checkpoint)
 
     # -------------------------------------------------------------- building
+    @staticmethod
+    def check(scenario: URNScenario) -> None:
+        """What building a trainer would refuse, without allocating the S x S network:
+        each phase's data (read or generated) and the neurons' places on the lattice."""
+        net = scenario.network
+        image = scenario.phases[0].task.kind != "spheres"
+        grid = (net.geometry.y, net.geometry.x) if image else None
+        s_data = np.random.SeedSequence(scenario.seed).spawn(3)[2]
+        rngs = [np.random.default_rng(s) for s in s_data.spawn(len(scenario.phases))]
+        datasets = [make_dataset(p.task, grid, r) for p, r in zip(scenario.phases, rngs)]
+        _positions(net, datasets, grid)
+
     def _build_graph(self, generator: torch.Generator):
-        net, d0 = self.scenario.network, self.datasets[0]
-        d_in, d_out = d0.d_in, max(d.n_classes for d in self.datasets)
-        grid = self.grid or vector_grid(d_in)
-        g = net.geometry
-        size = net.size if net.size is not None else (g.x * g.y * g.z)
-        n_hidden = size - d_in - d_out
-        if n_hidden < 0:
-            raise ValueError(f"network.size {size} is smaller than {d_in} inputs + {d_out} outputs")
-        lattice = lattice_for(size, grid, x=g.x, y=g.y, z=g.z)
-        positions = place_neurons(lattice, grid, d_in, d_out, n_hidden)
+        net = self.scenario.network
+        positions = _positions(net, self.datasets, self.grid)
         graph = build_urn_graph(positions, generator=generator, gain=net.init_gain)
         graph.meta.update(scenario=self.scenario.name, seed=str(self.scenario.seed), model="urn")
         return graph
@@ -484,6 +488,18 @@ class URNTrainer:
             "ablation": self.ablation(phase),
             "phases": self.phase_results,
         }
+
+
+def _positions(net, datasets: list[Dataset], grid: tuple[int, int] | None) -> dict[str, np.ndarray]:
+    """Places of the input, hidden and output neurons on the eq. 8 lattice (ValueError if they do not fit)."""
+    d_in, d_out = datasets[0].d_in, max(d.n_classes for d in datasets)
+    g = net.geometry
+    size = net.size if net.size is not None else (g.x * g.y * g.z)
+    n_hidden = size - d_in - d_out
+    if n_hidden < 0:
+        raise ValueError(f"network.size {size} is smaller than {d_in} inputs + {d_out} outputs")
+    lattice = lattice_for(size, grid or vector_grid(d_in), x=g.x, y=g.y, z=g.z)
+    return place_neurons(lattice, grid or vector_grid(d_in), d_in, d_out, n_hidden)
 
 
 def _task_name(task) -> str:
