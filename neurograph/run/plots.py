@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from neurograph.atomic import atomic_open
 from neurograph.graph import Neuron
 
-__all__ = ["FIGURE_FORMATS", "figure_format", "save_figure", "plot_run", "plot_lineage", "plot_seeds"]
+__all__ = ["FIGURE_FORMATS", "figure_format", "save_figure", "mark_phases", "plot_run", "plot_lineage", "plot_seeds"]
 
 FIGURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}  # file suffix -> matplotlib format
 
@@ -80,13 +80,13 @@ def plot_run(metrics_rows: list[dict], phases: list[dict], path: str | os.PathLi
     save_figure(fig, path)
 
 
-def _draw_phases(loss_ax, size_ax, phases: list[dict]) -> None:
-    optimum_labelled = False
+def mark_phases(axes: list, phases: list[dict]) -> None:
+    """A grey line at each phase's start on every axis, the phase's task named at the top of the first."""
     for i, phase in enumerate(phases):
         if i:
-            for ax in (loss_ax, size_ax):
+            for ax in axes:
                 ax.axvline(phase["start"], color="grey", linewidth=0.8)
-        loss_ax.annotate(
+        axes[0].annotate(
             phase["task"],
             xy=(phase["start"], 1.0),
             xycoords=("data", "axes fraction"),
@@ -95,6 +95,12 @@ def _draw_phases(loss_ax, size_ax, phases: list[dict]) -> None:
             va="top",
             color="dimgrey",
         )
+
+
+def _draw_phases(loss_ax, size_ax, phases: list[dict]) -> None:
+    mark_phases([loss_ax, size_ax], phases)
+    optimum_labelled = False
+    for phase in phases:
         if phase.get("optimum") is not None:
             label = None if optimum_labelled else "optimum"
             start, end = phase["start"], phase["end"]

@@ -14,7 +14,7 @@ import os
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from neurograph.run.plots import save_figure
+from neurograph.run.plots import mark_phases, save_figure
 
 __all__ = ["plot_urn_run"]
 
@@ -61,7 +61,7 @@ def plot_urn_run(metrics_rows: list[dict], phases: list[dict], path: str | os.Pa
     dir_ax.set_xlabel("epoch")
     dir_ax.set_xlim(0, max(epochs[-1], phases[-1]["end"] if phases else 0))
     axes = (loss_ax, acc_ax, size_ax, dir_ax)
-    _draw_phases(axes, phases)
+    mark_phases(axes, phases)
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize=7)
@@ -74,19 +74,3 @@ def _series(ax, epochs: list[int], rows: list[dict], series) -> None:
         if any(r.get(key) is not None for r in rows):
             values = [r.get(key) if r.get(key) is not None else float("nan") for r in rows]
             ax.plot(epochs, values, color=colour, label=label)
-
-
-def _draw_phases(axes, phases: list[dict]) -> None:
-    for i, phase in enumerate(phases):
-        if i:
-            for ax in axes:
-                ax.axvline(phase["start"], color="grey", linewidth=0.8)
-        axes[0].annotate(
-            phase["task"],
-            xy=(phase["start"], 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(4, -4),
-            textcoords="offset points",
-            va="top",
-            color="dimgrey",
-        )
