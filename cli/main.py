@@ -341,6 +341,7 @@ def _cmd_resume(args) -> int:
 
     from neurograph.run.reporters import ReporterSet
     from neurograph.run.folder import RunFolderError, open_for_resume
+    from neurograph.run.reader import finished
     from neurograph.studies.seeds import is_seeds_dir
     from neurograph_cli.display import make_progress
 
@@ -348,7 +349,7 @@ def _cmd_resume(args) -> int:
         return _resume_seeds(args)
     scenario, state, tensors = open_for_resume(args.run_dir, allow_changed=args.allow_changed)
     engine = _engine(scenario)
-    if _finished(args.run_dir):
+    if finished(args.run_dir):
         raise RunFolderError(f"{args.run_dir}: run already finished at cycle {state['cycle']}")
     torch.set_num_threads(_resume_threads(args, (state or {}).get("threads"), _threads(args, scenario)))
     reporters = ReporterSet([engine.folder(args.run_dir), make_progress(sys.stdout, live=not args.no_live)])
@@ -359,16 +360,6 @@ def _cmd_resume(args) -> int:
             f"{args.run_dir}/checkpoint.safetensors: does not fit scenario.yaml ({type(e).__name__}: {e})"
         ) from None
     return _train_into(trainer, args.run_dir)
-
-
-def _finished(run_dir: Path) -> bool:
-    """A run whose summary says it finished (one killed while finishing resumes to write its outputs)."""
-    import json
-
-    try:
-        return json.loads((Path(run_dir) / "summary.json").read_text()).get("status") == "finished"
-    except (OSError, ValueError):
-        return False
 
 
 def _cmd_export(args) -> int:
@@ -464,9 +455,10 @@ def _cmd_plot(args) -> int:
             rows = read_jsonl(run_dir / "metrics.jsonl")
             if not rows:
                 raise ValueError("no metrics rows to plot yet")
+            plot = plot_run
             if run_model(run_dir) == "urn":
-                from neurograph.urn.plots import plot_urn_run as plot_run  # accuracy and structure, in epochs
-            plot_run(rows, run_phases(run_dir, rows), out)
+                from neurograph.urn.plots import plot_urn_run as plot  # accuracy and structure, in epochs
+            plot(rows, run_phases(run_dir, rows), out)
     except OSError as e:
         raise ValueError(f"cannot write {out}: {e.strerror or e}") from None
     sys.stdout.write(f"wrote {out}\n")

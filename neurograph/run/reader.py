@@ -24,6 +24,7 @@ from neurograph.run.network_state import trained_graph
 
 __all__ = [
     "ExportError",
+    "finished",
     "run_folder",
     "read_jsonl",
     "read_events",
@@ -50,6 +51,15 @@ def run_folder(path: str | os.PathLike) -> Path:
     if not (path / "scenario.yaml").is_file():
         raise RunFolderError(f"{path}: not a run folder (scenario.yaml missing)")
     return path
+
+
+def finished(run_dir: str | os.PathLike) -> bool:
+    """True when the run's ``summary.json`` says it finished. A run killed while it
+    finished has its final checkpoint but no such summary: ``resume`` completes it."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8")).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
 
 
 def read_jsonl(path: Path) -> list[dict]:

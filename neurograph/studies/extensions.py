@@ -44,6 +44,7 @@ import torch
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.reporters import ReporterSet
 from neurograph.run.folder import RunFolder, open_for_resume, prepare_run_folder
+from neurograph.run.reader import finished
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
 from neurograph.charrnn.trainer import Trainer
 
@@ -229,10 +230,7 @@ def is_finished(folder: Path, scenario: Scenario) -> bool:
             f"{folder}: holds a different run of {scenario.name} (other settings or --cycles); "
             "use another output folder or delete this one"
         )
-    summary = folder / "summary.json"
-    if not summary.is_file():
-        return False
-    return json.loads(summary.read_text(encoding="utf-8")).get("status") == "finished"
+    return finished(folder)
 
 
 def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[str]:

@@ -13,7 +13,6 @@ every seed's whole metrics log. Seeds that had finished are not retrained.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ from typing import Callable
 from neurograph.charrnn.trainer import Trainer
 from neurograph.studies.aggregate import aggregate_rows
 from neurograph.run.checkpoint import CHECKPOINT
-from neurograph.run.reader import read_jsonl
+from neurograph.run.reader import finished, read_jsonl
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.run.lock import LOCK
 from neurograph.run.folder import (
@@ -137,7 +136,7 @@ def resume_seeds(
     _complete_unwritten(root, folders)
     try:
         opened = [(folder, *read_for_resume(folder, allow_changed=allow_changed)) for folder in folders]
-        todo = [entry for entry in opened if not _finished(entry[0])]
+        todo = [entry for entry in opened if not finished(entry[0])]
         if not todo:
             raise RunFolderError(f"{root}: every seed already finished ({len(folders)} seed folders)")
         trainer = Trainer(
@@ -182,19 +181,7 @@ def _holds_files(folder: Path) -> bool:
     return any(p.name != LOCK for p in folder.iterdir())
 
 
-def _finished(folder: Path) -> bool:
-    """A seed whose run wrote its summary as finished (one killed while finishing is not)."""
-    return _summary_status(folder) == "finished"
-
-
 def _write_aggregate(root: Path, name: str, folders: list[Path]) -> None:
     """``root/aggregate.json`` from each seed folder's whole ``metrics.jsonl``."""
     rows = {_seed(folder): read_jsonl(folder / "metrics.jsonl") for folder in folders}
     write_json_atomic(root / "aggregate.json", {"scenario": name, **aggregate_rows(rows)})
-
-
-def _summary_status(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / "summary.json").read_text()).get("status")
-    except (OSError, ValueError):
-        return None
