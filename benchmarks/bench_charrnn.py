@@ -195,7 +195,7 @@ def check_same_computation(hidden: int, dtype: str, seed: int) -> dict[str, floa
                        kernel=trainer.kernel)  # fmt: skip
     loss, grads, h_last = base.loss_fun(inputs.tolist(), peek.tolist(), base.h)
     ours = blocks(trainer, res.weight[0], res.bias[0])
-    hid = np.array(m.hidden_slots)
+    hid = np.arange(m.n_hidden)  # hidden neurons hold slots 0..H-1
     diffs = {
         "loss": abs(res.loss[0].item() - loss),
         "grads": max(np.abs(ours[k] - grads[k]).max() for k in grads),

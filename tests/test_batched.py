@@ -26,7 +26,7 @@ from neurograph.charrnn.bptt import KERNELS, Workspace, batched_bptt, batched_lo
 from neurograph.compile import compile_graph
 from neurograph.run.folder import RunFolderError
 from neurograph.scenario import Scenario
-from neurograph.charrnn.trainer import REPACK_EVERY, Trainer
+from neurograph.charrnn.trainer import Trainer
 from reference import autograd_window
 from test_train import Recorder as TrainRecorder
 
@@ -282,14 +282,14 @@ def test_capacity_grows_slots_are_reused_and_tensors_match_the_graph():
     fixed = scenario({"kind": "fixed", "hidden": 2, "penalty": "outgoing_l1"}, {"kind": "rmsprop"}, seed=0, cycles=400)
     trainer = Trainer([fixed, s])
     assert trainer.capacity == 2
-    slots_used, reused = set(), False
+    held, reused = 0, False  # slots 0..held-1 have held a neuron
     member = trainer.members[1]
     for _ in range(400):
-        before = dict(member.slot_of)
+        before = set(member.hidden_ids.tolist())
         trainer.step()
-        new = set(member.slot_of) - set(before)
-        reused |= any(member.slot_of[i] in slots_used - set(before.values()) for i in new)
-        slots_used |= set(member.slot_of.values())
+        if set(member.hidden_ids.tolist()) - before:  # a new neuron, in the slot after the last
+            reused |= member.n_hidden <= held
+        held = max(held, member.n_hidden)
     assert trainer.capacity >= member.n_hidden and trainer.capacity > 2
     assert reused  # a freed slot held a new neuron
     for b, m in enumerate(trainer.running):
@@ -326,7 +326,8 @@ def test_member_checkpoint_resumes_in_a_batch_of_one():
         assert torch.equal(tensors[key], tensor), key
     resumed = Recorder()
     trainer = Trainer(s, reporters=resumed, checkpoint=(state, tensors))
-    assert trainer.run_state.hidden_slots.tolist() == list(range(trainer.run_state.n_hidden))
+    alive = trainer.nets.alive[0, 2 * V :]
+    assert (alive[: trainer.run_state.n_hidden] == 1).all() and (alive[trainer.run_state.n_hidden :] == 0).all()
     trainer.run()
     reference.run()
     assert resumed.changes == [e for e in recorder.changes if e["cycle"] > 300]

@@ -26,13 +26,16 @@ __all__ = ["Member"]
 
 
 class Member(RunState):
-    """Bookkeeping of one run inside a batch: a :class:`RunState` plus its slots."""
+    """Bookkeeping of one run inside a batch: a :class:`RunState` plus its hidden ids.
+
+    Its hidden neurons hold the batch row's slots 0..H-1 in id order (the trainer
+    closes a deleted neuron's gap at once, and new ids are the largest), so the
+    slot of a neuron is its rank among the hidden ids."""
 
     def __init__(self, scenario: Scenario, reporters: Reporter | None = None, graph: Graph | None = None) -> None:
         super().__init__(scenario, reporters, graph)
         self.io_ids = self.graph.ids("input") + self.graph.ids("output")
         self.tick = (0.0, 0)  # (time, cycle) of the last metrics row, for its cycles/s
-        self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}  # hidden id -> slot
         self.refresh_hidden()
 
     def restore(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
@@ -42,7 +45,6 @@ class Member(RunState):
         self.graph = graph_from_state(state, tensors)
         self.io_ids = self.graph.ids("input") + self.graph.ids("output")
         self.restore_bookkeeping(state)
-        self.slot_of = {i: k for k, i in enumerate(self.graph.ids("hidden"))}
         self.refresh_hidden()
         if self.compiled_ids() != state["compiled_ids"]:
             raise ValueError("checkpoint's compiled order does not match its graph")
@@ -57,12 +59,8 @@ class Member(RunState):
         return self.io_ids + self.hidden_ids.tolist()
 
     def positions(self, n_chars: int) -> list[int]:
-        """Padded-tensor position of each id of :meth:`compiled_ids`."""
-        return list(range(2 * n_chars)) + [2 * n_chars + self.slot_of[i] for i in self.hidden_ids.tolist()]
-
-    def free_slot(self) -> int:
-        """The slot a new neuron takes: the first after the member's (may be beyond the batch's capacity)."""
-        return len(self.slot_of)
+        """Padded-tensor position of each id of :meth:`compiled_ids`: inputs, outputs, hidden slots 0..H-1."""
+        return list(range(2 * n_chars + self.n_hidden))
 
     # ------------------------------------------------------------- cycle
     def window(self, row: np.ndarray) -> None:
@@ -72,20 +70,20 @@ class Member(RunState):
     def decide(self, slot_scores: np.ndarray) -> Plan:
         """The rule's plan from this cycle's (Hc,) slot scores; hidden ids ascending."""
         ages = self.cycle - self.hidden_born
-        return self.rule.decide(self.hidden_ids, slot_scores[: self.n_hidden], ages, self.rng_structure)  # slots 0..H-1
+        return self.rule.decide(self.hidden_ids, slot_scores[: self.n_hidden], ages, self.rng_structure)
 
     def refresh_hidden(self) -> None:
-        self.hidden_ids = np.array(sorted(self.slot_of), dtype=np.int64)
-        self.hidden_slots = np.array([self.slot_of[i] for i in self.hidden_ids.tolist()], dtype=np.int64)
+        """Hidden ids (ascending: the slots' order) and births, from the graph."""
+        self.hidden_ids = np.array(self.graph.ids("hidden"), dtype=np.int64)
         self.hidden_born = np.array([self.graph.neurons[i].born for i in self.hidden_ids.tolist()], dtype=np.int64)
 
     # ----------------------------------------------------------- reporting
     def reserve_ids(self, slot_scores: np.ndarray) -> list[int]:
-        return self.hidden_ids[self.rule.below(slot_scores[self.hidden_slots])].tolist()
+        return self.hidden_ids[self.rule.below(slot_scores[: self.n_hidden])].tolist()
 
     def metrics_row(self, cycles_per_s: float, slot_scores: np.ndarray) -> dict:
         """Same fields and values as :meth:`Trainer.metrics_row`."""
-        reserve = int(self.rule.below(slot_scores[self.hidden_slots]).sum())
+        reserve = int(self.rule.below(slot_scores[: self.n_hidden]).sum())
         return super().metrics_row(cycles_per_s, self.n_hidden, reserve)
 
     def record_phase_end(self) -> None:

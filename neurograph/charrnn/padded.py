@@ -9,7 +9,7 @@ alphabet of V characters live in one set of tensors whose neuron axis is
 - ``bias``, ``multiplier``, ``h`` (B, N) (``h``: the hidden state carried between windows)
 - ``alive`` (B, N) 1.0 where a position holds a neuron
 
-Each member owns a map hidden id -> slot (kept by the caller; positions are
+A member's hidden neurons hold slots 0..H-1 in id order (positions
 ``2V + slot``). A free slot is all zero (no connections, zero bias,
 multiplier and state, optimizer memories at their initial value), so the
 batched step leaves it zero. The optimizer's memories have the parameters'
@@ -150,15 +150,6 @@ class PaddedNets:
         self.h[b, p] = 0.0
         self.alive[b, p] = 1.0
         self._reset_memories(b, p)
-
-    def free(self, b: int, position: int) -> None:
-        """Empty one position of member ``b`` (a deleted neuron's)."""
-        for t in (self.weight, self.mask):
-            t[b, position, :] = 0.0
-            t[b, :, position] = 0.0
-        for t in (self.bias, self.multiplier, self.h, self.alive):
-            t[b, position] = 0.0
-        self._reset_memories(b, position)
 
     def compact(self, b: int, slots: list[int]) -> None:
         """Member ``b``'s hidden neurons move, in place, to slots 0..len(slots)-1: new slot k

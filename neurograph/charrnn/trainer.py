@@ -300,25 +300,18 @@ class Trainer:
         graph, cfg, v, nets = m.graph, m.scenario.structure, self.n_chars, self.nets
         n_events = len(graph.events)
         nets.write_back(b, graph, m.compiled_ids(), m.positions(v), plan.delete)  # the graveyard keeps their wiring
-        fossils = []
         for nid in plan.delete:
-            fossils.append(graph.delete_neuron(nid, reason=plan.reasons["delete"]))
-            nets.free(b, 2 * v + m.slot_of.pop(nid))
-        if fossils:
-            m.reporters.fossils(fossils)  # the run folder logs their wiring: the lifetime view replays it
-        if plan.delete:  # close the gaps: hidden neurons stay in slots 0..H-1 by id
-            order = sorted(m.slot_of.items())
-            nets.compact(b, [slot for _, slot in order])
-            m.slot_of = {nid: k for k, (nid, _) in enumerate(order)}
+            graph.delete_neuron(nid, reason=plan.reasons["delete"])
+        if plan.delete:  # the survivors close the gaps, in place: slots 0..H-1 by id again
+            gone = set(plan.delete)
+            nets.compact(b, [k for k, nid in enumerate(m.hidden_ids.tolist()) if nid not in gone])
             m.refresh_hidden()
         fraction = m.start_fraction()
         for _ in range(plan.add):
-            new = m.new_neuron(plan.reasons["add"])
+            new = m.new_neuron(plan.reasons["add"])  # the largest id: it takes the slot after the last
             m.penalty.start_new(graph, new, cfg.threshold, fraction)
-            slot = m.free_slot()
-            if slot >= nets.capacity:
-                self._grow(slot + 1)
-            m.slot_of[new] = slot
+            if m.n_hidden >= nets.capacity:
+                self._grow(m.n_hidden + 1)
             m.refresh_hidden()
             nets.load_neuron(b, graph, new, m.compiled_ids(), m.positions(v))
         m.adds += plan.add
@@ -338,14 +331,12 @@ class Trainer:
         self.nets.reindex(torch.arange(len(self.running)), slots)
 
     def _repack(self, keep: list[int]) -> None:
-        """Keep batch rows ``keep``; each member's neurons move to slots 0..H-1 by id."""
+        """Keep batch rows ``keep`` and shrink the capacity to the largest of them (slots stay 0..H-1 by id)."""
         members = [self.running[r] for r in keep]
         capacity = max((m.n_hidden for m in members), default=0)
         slots = torch.full((len(members), capacity), -1, dtype=torch.int64)
         for i, m in enumerate(members):
-            slots[i, : m.n_hidden] = torch.from_numpy(m.hidden_slots)
-            m.slot_of = {int(nid): k for k, nid in enumerate(m.hidden_ids.tolist())}
-            m.refresh_hidden()
+            slots[i, : m.n_hidden] = torch.arange(m.n_hidden)
         rows = torch.tensor(keep, dtype=torch.int64)
         self.nets.reindex(rows, slots)
         self.penalty.select(rows)
