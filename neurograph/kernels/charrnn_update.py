@@ -120,55 +120,55 @@ def _step(kind, g, s1, s2, c, has_uclip):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
+def _element(kind, p, g, s1, s2, gate, target, gs, al, c, has_clip, has_uclip):  # pragma: no cover - compiled
+    """One parameter's update: (new value, new first memory, new second memory). ``target``:
+    the penalty applies (``g += gs sign(p)`` before, ``p -= al sign(p)`` after); ``gate``:
+    the mask or the living neuron, 0 keeps the value."""
+    if target:
+        g = g + np.sign(p) * gs
+    if has_clip:
+        g = min(max(g, -c[3]), c[3])
+    d, s1, s2 = _step(kind, g, s1, s2, c, has_uclip)
+    p = p + d * gate
+    if target:
+        p = p - np.sign(p) * al
+    return p, s1, s2
+
+
+@numba.njit(**_JIT)
 def _update(w, bias, mult, gw, gb, gm, mask, alive, mw1, mw2, mb1, mb2, mm1, mm2, kind, has_clip, has_uclip,
             train_m, pen, c, grad_scale, after_l1, m_min, n_hidden, text_norm, scores, zero):  # pragma: no cover
     n_members, n = w.shape[0], w.shape[1]
     hc = scores.shape[1]
     v = (n - hc) // 2
-    clip = c[3]
     for b in range(n_members):
         gs, al = grad_scale[b], after_l1[b]
         for r in range(n):
             for col in range(n):
-                p, g = w[b, r, col], gw[b, r, col]
-                target = pen == 2 and r >= v and col >= 2 * v
-                if target:
-                    g = g + np.sign(p) * gs
-                if has_clip:
-                    g = min(max(g, -clip), clip)
-                d, s1, s2 = _step(kind, g, mw1[b, r, col], mw2[b, r, col] if kind == 2 else zero, c, has_uclip)
-                mw1[b, r, col] = s1
+                target = pen == 2 and r >= v and col >= 2 * v  # outgoing weights of hidden neurons
+                s2 = mw2[b, r, col] if kind == 2 else zero
+                w[b, r, col], mw1[b, r, col], s2 = _element(
+                    kind, w[b, r, col], gw[b, r, col], mw1[b, r, col], s2, mask[b, r, col], target, gs, al, c,
+                    has_clip, has_uclip,
+                )  # fmt: skip
                 if kind == 2:
                     mw2[b, r, col] = s2
-                p = p + d * mask[b, r, col]
-                if target:
-                    p = p - np.sign(p) * al
-                w[b, r, col] = p
         for r in range(n):
-            g = gb[b, r]
-            if has_clip:
-                g = min(max(g, -clip), clip)
-            d, s1, s2 = _step(kind, g, mb1[b, r], mb2[b, r] if kind == 2 else zero, c, has_uclip)
-            mb1[b, r] = s1
+            s2 = mb2[b, r] if kind == 2 else zero
+            bias[b, r], mb1[b, r], s2 = _element(
+                kind, bias[b, r], gb[b, r], mb1[b, r], s2, alive[b, r], False, gs, al, c, has_clip, has_uclip
+            )
             if kind == 2:
                 mb2[b, r] = s2
-            bias[b, r] = bias[b, r] + d * alive[b, r]
         if train_m:
             for r in range(n):
-                p, g = mult[b, r], gm[b, r]
-                target = pen == 1 and r >= 2 * v
-                if target:
-                    g = g + np.sign(p) * gs
-                if has_clip:
-                    g = min(max(g, -clip), clip)
-                d, s1, s2 = _step(kind, g, mm1[b, r], mm2[b, r] if kind == 2 else zero, c, has_uclip)
-                mm1[b, r] = s1
+                target = pen == 1 and r >= 2 * v  # hidden multipliers
+                s2 = mm2[b, r] if kind == 2 else zero
+                mult[b, r], mm1[b, r], s2 = _element(
+                    kind, mult[b, r], gm[b, r], mm1[b, r], s2, alive[b, r], target, gs, al, c, has_clip, has_uclip
+                )
                 if kind == 2:
                     mm2[b, r] = s2
-                p = p + d * alive[b, r]
-                if target:
-                    p = p - np.sign(p) * al
-                mult[b, r] = p
         if pen == 1:  # the multipliers' floor, on living hidden neurons
             for j in range(2 * v, n):
                 if alive[b, j] > 0:
