@@ -300,8 +300,9 @@ class Trainer:
         graph, cfg, v, nets = m.graph, m.scenario.structure, self.n_chars, self.nets
         n_events = len(graph.events)
         nets.write_back(b, graph, m.compiled_ids(), m.positions(v), plan.delete)  # the graveyard keeps their wiring
-        for nid in plan.delete:
-            graph.delete_neuron(nid, reason=plan.reasons["delete"])
+        fossils = [graph.delete_neuron(nid, reason=plan.reasons["delete"]) for nid in plan.delete]
+        if fossils:
+            m.reporters.fossils(fossils)  # the run folder logs their wiring: the lifetime view replays it
         if plan.delete:  # the survivors close the gaps, in place: slots 0..H-1 by id again
             gone = set(plan.delete)
             nets.compact(b, [k for k, nid in enumerate(m.hidden_ids.tolist()) if nid not in gone])
