@@ -15,12 +15,13 @@ Every generator takes its ``numpy.random.Generator`` explicitly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from neurograph.dataset import Dataset
 
 __all__ = [
     "Dataset",
@@ -36,23 +37,6 @@ CIFAR_SIDE = 32
 CIFAR_RECORD = 1 + 3 * CIFAR_SIDE * CIFAR_SIDE  # label byte + R, G, B planes
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B for monochrome
 ORIENTATIONS = ("horizontal", "vertical", "diagonal", "antidiagonal")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Train and held-out test split. ``x``: (n, d_in) float32, ``y``: (n,) int64 class ids."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
-    grid: tuple[int, int] | None = None  # (rows, cols) of an image input, row-major; None: a plain vector
-
-    @property
-    def d_in(self) -> int:
-        return int(self.x_train.shape[1])
 
 
 # ------------------------------------------------------------------ spheres
