@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the Markdown reference of every field (docs/scenarios.md) instead"
     )
     sch.add_argument(
-        "--model", choices=["charrnn", "urn"], help="one model's schema only (default: both, as one schema)"
+        "--model", choices=["charrnn", "urn", "layered"], help="one model's schema only (default: all, as one schema)"
     )
 
     exp = sub.add_parser(
@@ -209,8 +209,13 @@ def _engine(scenario) -> _Engine:
         from neurograph.urn.train import URNTrainer
 
         return _Engine(URNTrainer, URNRunFolder, all_cores=True, batches_seeds=False)
-    from neurograph.charrnn.trainer import Trainer
     from neurograph.run.folder import RunFolder
+
+    if scenario.model == "layered":
+        from neurograph.layered.trainer import LayeredTrainer
+
+        return _Engine(LayeredTrainer, RunFolder, all_cores=False, batches_seeds=True)
+    from neurograph.charrnn.trainer import Trainer
 
     return _Engine(Trainer, RunFolder, all_cores=False, batches_seeds=True)
 
@@ -404,7 +409,8 @@ def _summary_text(run_dir: Path, s: dict) -> str:
         ("status", s["status"]),
         ("cycles", cycles),
         ("hidden", "n/a" if s["hidden"] is None else f"{s['hidden']} (reserve {s.get('reserve', 'n/a')})"),
-        ("loss", _loss_text(s.get("loss"), s.get("optimum"))),
+        ("loss", _loss_text(s.get("loss"), s.get("optimum"), s.get("loss_unit", "nats/char"))),
+        *_layered_fields(s),
         ("adds / deletes", f"+{s['adds']} / -{s['deletes']}"),
         ("wall time", _wall_text(s.get("wall_s"))),
         ("cycles/s", "n/a" if rate is None else f"{rate:,.0f}"),
@@ -426,12 +432,25 @@ def _wall_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds is not None and seconds < 60 else format_duration(seconds)
 
 
-def _loss_text(loss: float | None, optimum: float | None) -> str:
+def _loss_text(loss: float | None, optimum: float | None, unit: str = "nats/char") -> str:
     if loss is None:
         return "n/a"
     if optimum is None:
-        return f"{loss:.4f} nats/char"
-    return f"{loss:.4f} nats/char, optimum {optimum:.4f} (gap {loss - optimum:+.4f})"
+        return f"{loss:.4f} {unit}"
+    return f"{loss:.4f} {unit}, optimum {optimum:.4f} (gap {loss - optimum:+.4f})"
+
+
+def _layered_fields(s: dict) -> list[tuple[str, str]]:
+    """A layered run's depth, widths by area, layer changes and accuracies (none for other models)."""
+    if s.get("depth") is None:
+        return []
+    areas = ", ".join(f"{a} {w}" for a, w in zip(s.get("areas") or [], s.get("widths") or []))
+    fields = [("depth", f"{s['depth']} ({areas})")]
+    if s.get("layer_adds") is not None:
+        fields.append(("layers +/-", f"+{s['layer_adds']} / -{s['layer_deletes']}"))
+    if s.get("test_accuracy") is not None:
+        fields.append(("accuracy", f"train {s['accuracy']:.4f}, test {s['test_accuracy']:.4f}"))
+    return fields
 
 
 def _cmd_plot(args) -> int:
@@ -480,7 +499,7 @@ def _cmd_schema(args) -> int:
     from neurograph.scenario_reference import json_schema, markdown_reference
 
     if args.markdown and args.model:
-        raise ValueError("--markdown documents both models; leave out --model")
+        raise ValueError("--markdown documents every model; leave out --model")
     text = markdown_reference() if args.markdown else json.dumps(json_schema(args.model), indent=2) + "\n"
     sys.stdout.write(text)
     return 0

@@ -35,7 +35,10 @@ def show_text(root: Path) -> str:
         ("scenario", f"{first['scenario']} ({len(summaries)} seeds: {seed_list_text(list(summaries))})"),
         ("status", ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))),
         ("hidden", _spread([s["hidden"] for s in summaries.values()], "{:.0f}")),
-        ("loss", _spread([s["loss"] for s in summaries.values()], "{:.4f}") + " nats/char"),
+        ("loss", _spread([s["loss"] for s in summaries.values()], "{:.4f}") + " " + first.get("loss_unit", "nats/char")),
+        *([("depth", _spread([s["depth"] for s in summaries.values()], "{:.0f}"))] if "depth" in first else []),
+        *([("test accuracy", _spread([s["test_accuracy"] for s in summaries.values()], "{:.4f}"))]
+          if first.get("test_accuracy") is not None else []),
         ("adds / deletes", _spread([s["adds"] for s in summaries.values()], "{:.0f}") + " / "
          + _spread([s["deletes"] for s in summaries.values()], "{:.0f}")),
     ]  # fmt: skip

@@ -50,6 +50,7 @@ __all__ = [
     "Connection",
     "Fossil",
     "Event",
+    "Area",
     "Graph",
     "GraphError",
     "neuron_label",
@@ -84,6 +85,7 @@ class Neuron:
     bias: float = 0.0
     position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     tags: frozenset[str] = frozenset()
+    area: str = ""  # the area (layer) of a multi-area network; "" where the model has none
     slot: int = field(default=-1, repr=False, compare=False)
 
     @property
@@ -120,11 +122,12 @@ class Event:
     neuron: int
     reason: str = ""
     other: int = -1
-    age: int = 0  # age of ``neuron`` at the event, cycles
+    age: int = 0  # age of ``neuron`` (of ``area`` for an area event) at the event, cycles
     lineage: str = ""  # e.g. "h3>h9>h17", oldest ancestor first
+    area: str = ""  # the area an add_area / delete_area event is about
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "cycle": self.cycle,
             "kind": self.kind,
             "neuron": self.neuron,
@@ -133,6 +136,28 @@ class Event:
             "age": self.age,
             "lineage": self.lineage,
         }
+        if self.area:
+            out["area"] = self.area
+        return out
+
+
+@dataclass
+class Area:
+    """A group of neurons treated as one higher-order node (a layer or a cortical area).
+
+    Areas have names that are never reused, a birth and (once deleted) a death
+    cycle, like neurons; ``grown_from`` names the area a grown one was placed
+    after (its lineage in depth). A graph whose model has no areas has none.
+    """
+
+    name: str
+    born: int
+    died: int | None = None
+    kind: str = "area"  # area | layer (a layer can be added and deleted by a depth rule)
+    grown_from: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "born": self.born, "died": self.died, "kind": self.kind, "grown_from": self.grown_from}
 
 
 NeuronRef = Union[int, Neuron]  # a neuron given by id or as the object a view returned
@@ -171,6 +196,8 @@ class Graph:
         # birth differs from the default, and the keys touching each neuron.
         self._conn_meta: dict[tuple[int, int], tuple[int, int | None]] = {}
         self._meta_keys: dict[int, set[tuple[int, int]]] = {}
+        self.areas: dict[str, Area] = {}  # living areas in evaluation order
+        self.dead_areas: dict[str, Area] = {}
 
     # ----------------------------------------------------------------- views
     def __len__(self) -> int:
@@ -335,11 +362,16 @@ class Graph:
         position: tuple[float, float, float] = (0.0, 0.0, 0.0),
         tags: Iterable[str] = (),
         inherited_from: NeuronRef | None = None,
+        area: str = "",
         reason: str = "",
     ) -> Neuron:
-        """Create a neuron with a fresh id; it has no connections yet."""
+        """Create a neuron with a fresh id; it has no connections yet.
+
+        ``area``: the area it belongs to, one of :attr:`areas` when the graph has any."""
         if role not in ROLES:
             raise GraphError(f"role must be one of {ROLES}, got {role!r}")
+        if area and self.areas and area not in self.areas:
+            raise GraphError(f"no living area {area!r}; areas: {', '.join(self.areas)}")
         generation = 0
         if inherited_from is not None:
             inherited_from = _id(inherited_from)
@@ -356,6 +388,7 @@ class Graph:
             bias=float(bias),
             position=tuple(float(v) for v in position),
             tags=frozenset(tags),
+            area=area,
             slot=self._take_slot(),
         )
         self._next_id += 1
@@ -495,6 +528,47 @@ class Graph:
         for end in key:
             self._meta_keys.setdefault(end, set()).add(key)
 
+    # ----------------------------------------------------------------- areas
+    def add_area(self, name: str, *, before: str | None = None, kind: str = "area",
+                 grown_from: str | None = None, reason: str = "") -> Area:
+        """Create an empty area, last in evaluation order or just ``before`` another."""
+        if not name or name in self.areas or name in self.dead_areas:
+            raise GraphError(f"area name {name!r} is empty or already used (names are never reused)")
+        if before is not None and before not in self.areas:
+            raise GraphError(f"no living area {before!r} to place {name!r} before")
+        area = Area(name=name, born=self.cycle, kind=kind, grown_from=grown_from)
+        order = list(self.areas.values())
+        at = len(order) if before is None else list(self.areas).index(before)
+        order.insert(at, area)
+        self.areas = {a.name: a for a in order}
+        self.events.append(Event(cycle=self.cycle, kind="add_area", neuron=-1, reason=reason, area=name))
+        return area
+
+    def delete_area(self, name: str, *, reason: str = "") -> Area:
+        """Remove an area whose neurons have all been deleted."""
+        if name not in self.areas:
+            raise GraphError(f"no living area {name!r}")
+        if self.area_ids(name):
+            raise GraphError(f"area {name!r} still has living neurons: delete them first")
+        area = self.areas.pop(name)
+        self.events.append(
+            Event(cycle=self.cycle, kind="delete_area", neuron=-1, reason=reason, age=self.cycle - area.born, area=name)
+        )
+        area.died = self.cycle
+        self.dead_areas[name] = area
+        return area
+
+    def area_ids(self, name: str) -> list[int]:
+        """Ids of the living neurons of area ``name``, ascending."""
+        return sorted(i for i, n in self.neurons.items() if n.area == name)
+
+    def area_age(self, name: str) -> int:
+        """Cycles since the area was added (to its deletion for a dead one)."""
+        area = self.areas.get(name) or self.dead_areas.get(name)
+        if area is None:
+            raise GraphError(f"no area {name!r}")
+        return (self.cycle if area.died is None else area.died) - area.born
+
     def _take_slot(self) -> int:
         if not self._free_slots:
             old = self._weights.shape[0]
@@ -541,6 +615,8 @@ class Graph:
         free = np.array(sorted(self._free_slots), dtype=np.int64)
         if free.size and (self._present[free, :].any() or self._present[:, free].any()):
             raise GraphError("a free slot still has connections")
+        if self.areas and any(n.area and n.area not in self.areas for n in self.neurons.values()):
+            raise GraphError("a living neuron belongs to an area that is not living")
         for i in self.neurons:
             for a in self.lineage(i)[:-1]:
                 if a not in self.dead:
@@ -573,6 +649,9 @@ class Graph:
             "events": [e.to_dict() for e in self.events],
             "connections": [[s, t, born, inh] for (s, t), (born, inh) in self._conn_meta.items()],
         }
+        if self.areas or self.dead_areas:
+            state["areas"] = [a.to_dict() for a in self.areas.values()]
+            state["dead_areas"] = [a.to_dict() for a in self.dead_areas.values()]
         return state, {"weights": weights, "present": present.astype(np.uint8)}
 
     @classmethod
@@ -598,6 +677,8 @@ class Graph:
                 )
             )
         graph.events = [Event(**e) for e in state["events"]]
+        graph.areas = {a["name"]: Area(**a) for a in state.get("areas", [])}
+        graph.dead_areas = {a["name"]: Area(**a) for a in state.get("dead_areas", [])}
         for s, t, born, inh in state["connections"]:
             graph._conn_meta[(s, t)] = (born, inh)
             for end in (s, t):
@@ -617,6 +698,7 @@ def _neuron_dict(n: Neuron) -> dict:
         "bias": n.bias,
         "position": list(n.position),
         "tags": sorted(n.tags),
+        **({"area": n.area} if n.area else {}),
     }
 
 
@@ -632,4 +714,5 @@ def _neuron_from_dict(d: dict) -> Neuron:
         bias=d["bias"],
         position=tuple(d["position"]),
         tags=frozenset(d["tags"]),
+        area=d.get("area", ""),
     )

@@ -52,6 +52,7 @@ __all__ = [
     "NodeColumns",
     "EdgeColumns",
     "has_multipliers",
+    "has_areas",
     "has_geometry",
     "node_attribute_names",
     "names_in",
@@ -89,6 +90,7 @@ NODE_ATTRIBUTES: tuple[Attribute, ...] = (
         "neuron_id", int, "the neuron's id, never reused (the node key is its label, e.g. h17)", neuprint="bodyId"
     ),
     Attribute("role", str, "input, hidden or output", neuprint="type"),
+    Attribute("area", str, "the area (layer) the neuron belongs to", models="layered"),
     Attribute("state", str, "alive, or reserve (below the deletion threshold); deleted (dead nodes)", dynamic=True),
     Attribute("born", int, "cycle (URN: epoch) the neuron was added", "-1: unknown (an ancestor named by a lineage)"),
     Attribute("died", int, "cycle it was deleted", "-1: alive"),
@@ -156,6 +158,11 @@ def has_multipliers(graph: Graph) -> bool:
     return graph.meta.get("model") != "urn" and any(n.multiplier != 1.0 for n in neurons)
 
 
+def has_areas(graph: Graph) -> bool:
+    """Whether the neurons belong to areas (a layered or multi-area network)."""
+    return bool(graph.areas or graph.dead_areas) or any(n.area for n in graph.neurons.values())
+
+
 def has_geometry(graph: Graph) -> bool:
     """Whether the neurons have positions of their own (the URN's); else they get :func:`layout_positions`."""
     neurons = [*graph.neurons.values(), *graph.dead.values()]
@@ -164,7 +171,7 @@ def has_geometry(graph: Graph) -> bool:
 
 def node_attribute_names(graph: Graph) -> list[str]:
     """The node attributes written for ``graph``, in schema order."""
-    skip = set() if has_multipliers(graph) else {"multiplier"}
+    skip = (set() if has_multipliers(graph) else {"multiplier"}) | (set() if has_areas(graph) else {"area"})
     return [a.name for a in NODE_ATTRIBUTES if a.name not in skip]
 
 
@@ -230,6 +237,7 @@ def node_columns(
     columns: dict[str, np.ndarray | list] = {
         "neuron_id": ints(n.id for n in neurons),
         "role": [n.role for n in neurons],
+        "area": [n.area for n in neurons],
         "state": states,
         "born": ints(n.born for n in neurons),
         "died": ints(_unset(n.died) for n in neurons),

@@ -258,6 +258,7 @@ def _node(g: nx.DiGraph, name, data: dict, fields: dict) -> _Node:
         bias=_field(data, "bias", float, where),
         position=(0.0, 0.0, 0.0) if fields["layout"] else tuple(_field(data, k, float, where) for k in "xyz"),
         tags=frozenset(tags.split(",")) if tags else frozenset(),
+        area=_field(data, "area", str, where, default=""),
     )
     return _Node(name, neuron, state, lineage, _lineage_chain(lineage, where, next_id))
 
@@ -410,4 +411,5 @@ def _add_with_id(graph: Graph, n: Neuron) -> None:
         position=n.position,
         tags=n.tags,
         inherited_from=n.inherited_from,
+        area=n.area,
     )

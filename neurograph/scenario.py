@@ -1,8 +1,9 @@
 """Loading a scenario: one YAML file, read once, validated as the model it names.
 
-``model: urn`` selects :class:`~neurograph.urn.scenario.URNScenario`; no
+``model: urn`` selects :class:`~neurograph.urn.scenario.URNScenario`,
+``model: layered`` :class:`~neurograph.layered.scenario.LayeredScenario`; no
 ``model`` (or ``model: charrnn``) the char-RNN's
-:class:`~neurograph.charrnn.scenario.Scenario`. The two form one pydantic
+:class:`~neurograph.charrnn.scenario.Scenario`. They form one pydantic
 union discriminated by ``model`` (:data:`AnyScenario`), so a scenario is
 validated once, against the schema it names. :func:`load_scenario` also
 applies ``--set`` overrides and ``--cycles``, for every caller the same way.
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
 from neurograph.charrnn.scenario import Scenario
 from neurograph.registry import field_registry
 from neurograph.schema import SCALED_INTERVALS, ScenarioError
+from neurograph.layered.scenario import LayeredScenario
 from neurograph.urn.scenario import URNScenario
 from neurograph.yaml_file import YAMLFileError, parse_yaml, read_yaml_mapping
 
@@ -30,6 +32,7 @@ __all__ = [
     "AnyScenario",
     "Scenario",
     "URNScenario",
+    "LayeredScenario",
     "ScenarioError",
     "load_scenario",
     "validate_scenario",
@@ -39,7 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "charrnn"
-MODELS: dict[str, type[BaseModel]] = {"charrnn": Scenario, "urn": URNScenario}
+MODELS: dict[str, type[BaseModel]] = {"charrnn": Scenario, "urn": URNScenario, "layered": LayeredScenario}
 _OTHER_MODELS = [m for m in MODELS if m != DEFAULT_MODEL]
 
 
@@ -51,7 +54,11 @@ def _model_tag(data: Any) -> str | None:
 
 
 AnyScenario = Annotated[
-    Union[Annotated[Scenario, Tag("charrnn")], Annotated[URNScenario, Tag("urn")]],
+    Union[
+        Annotated[Scenario, Tag("charrnn")],
+        Annotated[URNScenario, Tag("urn")],
+        Annotated[LayeredScenario, Tag("layered")],
+    ],
     Discriminator(_model_tag, custom_error_type="unknown_model", custom_error_message="unknown model"),
 ]
 _ADAPTER: TypeAdapter = TypeAdapter(AnyScenario)
@@ -60,7 +67,7 @@ _ADAPTER: TypeAdapter = TypeAdapter(AnyScenario)
 # ------------------------------------------------------------------ loading
 def load_scenario(
     path: str | Path, overrides: list[str] = (), *, cycles: int | None = None
-) -> Scenario | URNScenario:
+) -> Scenario | URNScenario | LayeredScenario:
     """Read ``path`` once, apply ``overrides`` (``a.b=value``, value parsed as YAML), validate, resolve files.
 
     ``cycles``: scale the phases to that many steps in all (``--cycles``), and
@@ -86,7 +93,7 @@ def load_scenario(
     return scenario
 
 
-def validate_scenario(data: dict, path: Path, overrides: list[str] = ()) -> Scenario | URNScenario:
+def validate_scenario(data: dict, path: Path, overrides: list[str] = ()) -> Scenario | URNScenario | LayeredScenario:
     """The scenario ``data`` describes; ScenarioError naming ``path`` and the field (and ``--set``)."""
     try:
         return _ADAPTER.validate_python(data)
@@ -95,7 +102,7 @@ def validate_scenario(data: dict, path: Path, overrides: list[str] = ()) -> Scen
         raise ScenarioError(format_validation(path, err, data, set_by)) from None
 
 
-def scenario_to_yaml(scenario: Scenario | URNScenario) -> str:
+def scenario_to_yaml(scenario: Scenario | URNScenario | LayeredScenario) -> str:
     """The fully resolved scenario (every default written out) as YAML."""
     return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False)
 

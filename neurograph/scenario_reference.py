@@ -59,7 +59,7 @@ a value, the meaning says so (`paper: ...`, `original code: ...`).
 
 
 def json_schema(model: str | None = None) -> dict:
-    """JSON Schema of a scenario file: either model, or ``model`` (``charrnn`` or ``urn``) only."""
+    """JSON Schema of a scenario file: any model, or ``model`` (``charrnn``, ``urn`` or ``layered``) only."""
     if model is not None and model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     schema = (_ADAPTER if model is None else TypeAdapter(MODELS[model])).json_schema()
@@ -70,7 +70,9 @@ def json_schema(model: str | None = None) -> dict:
 def markdown_reference() -> str:
     """``docs/scenarios.md``: the preamble, then every section of each model's schema."""
     parts = [_PREAMBLE]
-    for model, heading in (("charrnn", "Char-RNN scenarios"), ("urn", "URN scenarios (`model: urn`)")):
+    headings = (("charrnn", "Char-RNN scenarios"), ("urn", "URN scenarios (`model: urn`)"),
+                ("layered", "Layered and multi-area scenarios (`model: layered`)"))  # fmt: skip
+    for model, heading in headings:
         schema = json_schema(model)
         parts.append(f"\n## {heading}\n")
         parts.extend(_Sections(schema, model).render())

@@ -20,12 +20,16 @@ __all__ = ["train", "trainer_class", "run_folder_class"]
 
 
 def trainer_class(scenario) -> type:
-    """The trainer of ``scenario.model``: :class:`~neurograph.charrnn.trainer.Trainer` or
-    :class:`~neurograph.urn.train.URNTrainer`."""
+    """The trainer of ``scenario.model``: :class:`~neurograph.charrnn.trainer.Trainer`,
+    :class:`~neurograph.urn.train.URNTrainer` or :class:`~neurograph.layered.trainer.LayeredTrainer`."""
     if scenario.model == "urn":
         from neurograph.urn.train import URNTrainer
 
         return URNTrainer
+    if scenario.model == "layered":
+        from neurograph.layered.trainer import LayeredTrainer
+
+        return LayeredTrainer
     from neurograph.charrnn.trainer import Trainer
 
     return Trainer

@@ -11,14 +11,18 @@ import yaml
 import neurograph.scenario as scenario_module
 from neurograph.charrnn.scenario import Scenario, revision_optimizer
 from neurograph.scenario import MODELS, ScenarioError, load_scenario, scenario_to_yaml
+from neurograph.layered.scenario import LayeredScenario
 from neurograph.urn.scenario import URNScenario
 from test_urn_scenario import shipped_overrides
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SWITCH, URN = SCENARIOS / "switch.yaml", SCENARIOS / "urn_spheres_cpu.yaml"
+LAYERED = SCENARIOS / "layered" / "digits.yaml"
 
 
-@pytest.mark.parametrize("path, model", [(SWITCH, Scenario), (URN, URNScenario)], ids=["charrnn", "urn"])
+@pytest.mark.parametrize(
+    "path, model", [(SWITCH, Scenario), (URN, URNScenario), (LAYERED, LayeredScenario)], ids=["charrnn", "urn", "layered"]
+)
 def test_the_file_is_read_once_and_its_model_picks_the_schema(path, model, monkeypatch):
     reads = []
     original = scenario_module.read_yaml_mapping
@@ -27,8 +31,8 @@ def test_the_file_is_read_once_and_its_model_picks_the_schema(path, model, monke
     assert reads == [path]
 
 
-def test_models_are_the_two_schemas():
-    assert MODELS == {"charrnn": Scenario, "urn": URNScenario}
+def test_models_are_the_three_schemas():
+    assert MODELS == {"charrnn": Scenario, "urn": URNScenario, "layered": LayeredScenario}
 
 
 @pytest.mark.parametrize(
@@ -84,7 +88,7 @@ def test_shipped_scenarios_round_trip(path, tmp_path):
     again = tmp_path / path.name
     again.write_text(scenario_to_yaml(s))
     assert load_scenario(again) == s
-    assert ("model" in yaml.safe_load(again.read_text())) == (s.model == "urn")
+    assert ("model" in yaml.safe_load(again.read_text())) == (s.model != "charrnn")
 
 
 # ------------------------------------------------------------- switching kinds
@@ -154,7 +158,7 @@ def test_the_shipped_scenarios_use_their_revisions_default_optimizer():
     """The defaults are the optimizers the shipped scenarios (the papers' settings) spell out."""
     checked = 0
     for path in sorted(SCENARIOS.rglob("*.yaml")):
-        if path.parent.name != "sweeps" and yaml.safe_load(path.read_text()).get("model") != "urn":
+        if path.parent.name != "sweeps" and yaml.safe_load(path.read_text()).get("model") not in ("urn", "layered"):
             s = load_scenario(path)
             assert s.optimizer == revision_optimizer(s.structure), path
             checked += 1

@@ -45,7 +45,7 @@ def test_every_field_says_what_it_means():
 def test_every_section_and_kind_is_in_the_reference():
     text = markdown_reference()
     for kind in [*SELECTORS.kinds(), *TASKS.kinds(), "multipliers", "outgoing_l1", "fixed", "adagrad", "rmsprop",
-                 "adam", "random", "inherit", "spheres", "bars", "cifar10"]:  # fmt: skip
+                 "adam", "random", "inherit", "spheres", "bars", "cifar10", "digits", "parity"]:  # fmt: skip
         assert f"kind `{kind}`" in text, kind
     for _, name, _ in properties(json_schema()):
         assert f"| `{name}` |" in text, name
@@ -63,7 +63,9 @@ def test_schema_prints_the_json_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["$schema"].startswith("https://json-schema.org/") and schema["title"] == "neurograph scenario"
-    assert [ref["$ref"] for ref in schema["oneOf"]] == ["#/$defs/Scenario", "#/$defs/URNScenario"]
+    assert [ref["$ref"] for ref in schema["oneOf"]] == [
+        "#/$defs/Scenario", "#/$defs/URNScenario", "#/$defs/LayeredScenario"
+    ]
     assert schema == json_schema()
 
 

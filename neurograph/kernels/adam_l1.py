@@ -4,7 +4,9 @@ At S = 5,000 a URN's W holds 25 million weights; an Adam step written as
 torch operations walks them a dozen times (the L1 subgradient, both moments,
 their bias corrections, the square root, the quotient, the mask) and each
 walk is a 100 MB temporary. :func:`adam_l1` does the whole update in one
-parallel pass over flat numpy views of the tensors, compiled by numba:
+pass over flat numpy views of the tensors, compiled by numba (parallel for
+large tensors, on the calling thread for small ones, such as a layered
+network's blocks):
 
     g  = grad + coef * sign(w)                     (L1 subgradient, sign(0) = 0)
     m  = b1 m + (1 - b1) g
@@ -41,8 +43,10 @@ def fused_available(*tensors: torch.Tensor | None) -> bool:
     )
 
 
-@numba.njit(parallel=True, fastmath=True, nogil=True, cache=True)
-def _adam_l1(w, g, m, v, coef, per_entry, coef_scalar, mask, masked, lr1, b1, b2, eps, inv_sqrt_bc2):  # pragma: no cover
+PARALLEL_MIN = 1 << 16  # entries below which waking helper threads costs more than the pass (~100 us)
+
+
+def _adam_l1_pass(w, g, m, v, coef, per_entry, coef_scalar, mask, masked, lr1, b1, b2, eps, inv_sqrt_bc2):  # pragma: no cover
     one = w.dtype.type(1.0)
     penalty = 0.0
     for i in numba.prange(w.size):
@@ -58,6 +62,11 @@ def _adam_l1(w, g, m, v, coef, per_entry, coef_scalar, mask, masked, lr1, b1, b2
             continue
         w[i] = wi - lr1 * mi / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
     return penalty
+
+
+# one pass, compiled twice: across threads for large matrices, on the calling thread for small ones
+_adam_l1 = numba.njit(parallel=True, fastmath=True, nogil=True, cache=True)(_adam_l1_pass)
+_adam_l1_serial = numba.njit(fastmath=True, nogil=True, cache=True)(_adam_l1_pass)
 
 
 def adam_l1(
@@ -81,14 +90,16 @@ def adam_l1(
     ``coef``: one L1 strength, or a tensor shaped like ``param``; ``mask``: tensor
     shaped like ``param`` (0 = frozen) or None; ``step``: the step count t >= 1.
     """
-    use_torch_threads()
+    kernel = _adam_l1 if param.numel() >= PARALLEL_MIN else _adam_l1_serial
+    if kernel is _adam_l1:
+        use_torch_threads()
     dt = param.numpy().dtype.type
     b1, b2 = betas
     flat = lambda t: t.detach().numpy().reshape(-1)  # noqa: E731  (views, no copies)
     per_entry = isinstance(coef, torch.Tensor)
     coef_arr = flat(coef.to(param.dtype)) if per_entry else np.zeros(1, dtype=dt)
     mask_arr = flat(mask.to(param.dtype)) if mask is not None else np.ones(1, dtype=dt)
-    return _adam_l1(
+    return kernel(
         flat(param), flat(grad), flat(m), flat(v), coef_arr, per_entry,
         dt(0.0 if per_entry else coef), mask_arr, mask is not None,
         dt(lr / (1 - b1**step)), dt(b1), dt(b2), dt(eps), dt(1 / math.sqrt(1 - b2**step)),

@@ -196,7 +196,7 @@ def _nodes(graph, records, names, observed, fossils, span) -> dict[str, Life]:
             "neuron_id": n.id, "role": n.role, "born": n.born, "died": UNSET if n.died is None else n.died,
             "age": (graph.cycle if n.died is None else n.died) - n.born, "generation": n.generation,
             "inherited_from": UNSET if n.inherited_from is None else n.inherited_from, "lineage": lineage,
-            "tags": ",".join(sorted(n.tags)),
+            "tags": ",".join(sorted(n.tags)), "area": n.area,
         }  # fmt: skip
         spells = {k: _spells(seen[n.id][k], start, graph.cycle if end is None else end) for k in dynamic}
         nodes[n.label] = Life([(start, end)], static, {k: v for k, v in spells.items() if v})

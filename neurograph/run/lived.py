@@ -104,6 +104,7 @@ def _dead_columns(graph: Graph, everyone, full: dict, fossils: dict) -> dict[str
     return {
         "neuron_id": ints(n.id for n, _ in dead),
         "role": [n.role for n, _ in dead],
+        "area": [n.area for n, _ in dead],
         "state": ["deleted"] * len(dead),
         "born": ints(n.born for n, _ in dead),
         "died": ints(n.died for n, _ in dead),

@@ -215,6 +215,10 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
     return _rebuilt_summary(run_dir, rows)
 
 
+# a model's own fields of its rows that its summary also has (layered: depth, widths, accuracies)
+_MODEL_FIELDS = ("loss_unit", "depth", "widths", "areas", "layer_adds", "layer_deletes", "accuracy", "test_accuracy")
+
+
 def _rebuilt_summary(run_dir: Path, rows: list[dict]) -> dict:
     outline = _scenario_outline(run_dir / "scenario.yaml")
     try:
@@ -238,6 +242,7 @@ def _rebuilt_summary(run_dir: Path, rows: list[dict]) -> dict:
         "wall_s": state.get("wall"),
         "cycles_per_s": last.get("cycles_per_s"),
         "phases": _phase_results(state.get("phase_results", []), rows),
+        **{k: last[k] for k in _MODEL_FIELDS if k in last},
     }
 
 

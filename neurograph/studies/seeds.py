@@ -35,6 +35,7 @@ from neurograph.run.folder import (
     write_json_atomic,
 )
 from neurograph.scenario import Scenario, load_scenario
+from neurograph.training import trainer_class
 
 __all__ = ["is_seeds_dir", "seed_folders", "run_seeds", "resume_seeds"]
 
@@ -91,7 +92,7 @@ def run_seeds(
         folder = prepare_run_folder(out_root / f"seed-{s.seed}", s, force=force)
         extra = [reporter_for(s)] if reporter_for is not None else []
         sets.append(ReporterSet([RunFolder(folder), rows, *extra]))
-    trainer = Trainer(scenarios, reporters=sets)
+    trainer = trainer_class(scenario)(scenarios, reporters=sets)
     summaries = train(trainer) if train is not None else trainer.run()
     aggregate = aggregate_rows({s.seed: rows.rows for s, rows in zip(scenarios, collectors)})
     write_json_atomic(out_root / "aggregate.json", {"scenario": scenario.name, **aggregate})
@@ -139,7 +140,7 @@ def resume_seeds(
         todo = [entry for entry in opened if not finished(entry[0])]
         if not todo:
             raise RunFolderError(f"{root}: every seed already finished ({len(folders)} seed folders)")
-        trainer = Trainer(
+        trainer = trainer_class(todo[0][1])(
             [scenario for _, scenario, *_ in todo],
             checkpoints=[None if state is None else (state, tensors) for _, _, state, tensors, _ in todo],
             kernel=kernel,
