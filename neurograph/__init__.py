@@ -39,15 +39,18 @@ _EXPORTS = {
     "OutgoingL1Rule": "neurograph.charrnn.scenario",
     "FixedRule": "neurograph.charrnn.scenario",
     "URNScenario": "neurograph.urn.scenario",
+    "LayeredScenario": "neurograph.layered.scenario",
     # training
     "train": "neurograph.training",
     "Trainer": "neurograph.charrnn.trainer",
     "URNTrainer": "neurograph.urn.train",
+    "LayeredTrainer": "neurograph.layered.trainer",
     "Reporter": "neurograph.run.reporters",
     "ReporterSet": "neurograph.run.reporters",
     # the graph
     "Graph": "neurograph.graph",
     "Neuron": "neurograph.graph",
+    "Area": "neurograph.graph",
     # run folders: writing and reading back
     "RunFolder": "neurograph.run.folder",
     "prepare_run_folder": "neurograph.run.folder",

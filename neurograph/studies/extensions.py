@@ -43,10 +43,10 @@ import torch
 
 from neurograph.run.checkpoint import CHECKPOINT
 from neurograph.run.reporters import ReporterSet
-from neurograph.run.folder import RunFolder, open_for_resume, prepare_run_folder
+from neurograph.run.folder import open_for_resume, prepare_run_folder
 from neurograph.run.reader import finished
 from neurograph.scenario import Scenario, ScenarioError, load_scenario, scenario_to_yaml
-from neurograph.charrnn.trainer import Trainer
+from neurograph.training import run_folder_class, trainer_class
 
 __all__ = [
     "RECOVERY_TOL",
@@ -257,6 +257,7 @@ def _execute(todo: list[tuple[Scenario, Path]], workers: int, progress) -> list[
 def _execute_batched(todo: list[tuple[Scenario, Path]], progress) -> list[str]:
     """Run ``todo`` as one batch in this process; returns one message per unfinished run."""
     from neurograph.charrnn.trainer import Trainer
+    from neurograph.run.folder import RunFolder
 
     reporters = [RunFolder(prepare_run_folder(folder, scenario, force=True)) for scenario, folder in todo]
     threads = torch.get_num_threads()
@@ -294,5 +295,7 @@ def run_one(scenario: Scenario, folder: Path) -> str:
         checkpoint = None if state is None else (state, tensors)
     else:
         prepare_run_folder(folder, scenario, force=True)
-    summary = Trainer(scenario, reporters=ReporterSet([RunFolder(folder)]), checkpoint=checkpoint).run()
+    trainer = trainer_class(scenario)(scenario, reporters=ReporterSet([run_folder_class(scenario)(folder)]),
+                                      checkpoint=checkpoint)  # fmt: skip
+    summary = trainer.run()
     return "done" if summary["status"] == "finished" else summary["status"]

@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 # summary.json fields that can be tabulated; study measures (MEASURES, recover_*) come from metrics.jsonl
-SUMMARY_METRICS = ("hidden", "loss", "reserve", "adds", "deletes", "optimum", "cycles", "wall_s", "cycles_per_s")
+SUMMARY_METRICS = ("hidden", "loss", "reserve", "adds", "deletes", "optimum", "cycles", "wall_s", "cycles_per_s",
+                   "depth", "accuracy", "test_accuracy", "layer_adds", "layer_deletes")  # the last five: layered
 SLUG_CHARS = 48  # readable part of a case id; the hash keeps longer ones unique
 _SCHEDULER = re.compile(r"tcp://(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.\-]+):\d{1,5}")
 
@@ -158,8 +159,8 @@ def load_sweep(path: str | Path, settings: dict | None = None) -> Sweep:
         scenario = load_scenario(base, [f"{k}={override_text(v)}" for k, v in sweep.set.items()])
     except ScenarioError as e:
         raise SweepError(f"{path}: base: {e}") from None
-    if scenario.model != "charrnn":
-        raise SweepError(f"{path}: base: a sweep trains char-RNN scenarios, got model {scenario.model!r}")
+    if scenario.model not in ("charrnn", "layered"):
+        raise SweepError(f"{path}: base: a sweep trains char-RNN and layered scenarios, got model {scenario.model!r}")
     name = sweep.name or path.stem
     out = sweep.out or str(Path("runs") / "sweeps" / name)
     return sweep.model_copy(update={"base": str(base.resolve()), "name": name, "out": out})
