@@ -189,7 +189,9 @@ class LiveView(Reporter):
         with self._lock:
             for e in events:
                 if e.kind in ("add", "delete"):
-                    self._events.append((e.cycle, e.kind, e.neuron, e.age, e.lineage, e.reason))
+                    self._events.append((e.cycle, e.kind, neuron_label(e.neuron, "hidden"), e.age, e.lineage, e.reason))
+                elif e.kind in ("add_area", "delete_area"):  # a layered network's layer came or went
+                    self._events.append((e.cycle, e.kind, e.area, e.age, "", e.reason))
 
     def status(self, text):
         with self._lock:
@@ -229,6 +231,8 @@ class LiveView(Reporter):
             parts += [_loss_line(row, units(info)[1]), _size_line(row)]
             if "active" in row and "layers" in row:
                 parts.append(_layers_line(row))
+            if "widths" in row:
+                parts.append(_areas_line(row))
             parts += [Text(""), _Charts(points, info["phases"])]
         used = 2 + sum(_Charts.ROWS if isinstance(p, _Charts) else 1 for p in parts)  # borders + one row each
         shown = min(EVENTS_SHOWN, self.console.height - used - 3)  # blank, title, header: short terminals list fewer
@@ -282,6 +286,20 @@ def _size_line(row: dict) -> Text:
     )  # fmt: skip
 
 
+def _areas_line(row: dict) -> Text:
+    """A layered network's areas with their widths, layer changes and accuracies."""
+    areas = "  ".join(f"{a} {w}" for a, w in zip(row["areas"], row["widths"]))
+    accuracy = [] if row.get("test_accuracy") is None else [
+        ("   train ", "dim"), urn_view.percent(row.get("accuracy")),
+        ("   test ", "dim"), (urn_view.percent(row.get("test_accuracy")), "bold"),
+    ]  # fmt: skip
+    return Text.assemble(
+        ("depth ", "dim"), (str(row["depth"]), "bold green"), ("  (", "dim"), areas, (")", "dim"),
+        ("   layers ", "dim"), (f"+{row['layer_adds']}", "green"), " ", (f"-{row['layer_deletes']}", "red"),
+        *accuracy,
+    )
+
+
 def _urn_accuracy_line(row: dict) -> Text:
     return Text.assemble(
         ("loss ", "dim"), (f"{row['loss']:.4f}", "bold cyan"), (" nats/sample", "dim"),
@@ -318,13 +336,14 @@ def _events_table(events: list[tuple], unit: str = "cycle") -> RenderableType:
     if not events:
         return Text("no structural events yet", style="dim")
     table = Table(box=None, pad_edge=False, header_style="dim", title="latest structural events", title_justify="left")
-    for name, justify in ((unit, "right"), ("event", "left"), ("neuron", "left"), ("age", "right")):
+    for name, justify in ((unit, "right"), ("event", "left"), ("neuron / layer", "left"), ("age", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
     table.add_column("lineage", no_wrap=True)
     table.add_column("reason", no_wrap=True, overflow="ellipsis")
-    for cycle, kind, neuron, age, lineage, reason in reversed(events):
-        mark = ("+ add", "green") if kind == "add" else ("- delete", "red")
+    marks = {"add": ("+ add", "green"), "delete": ("- delete", "red"),
+             "add_area": ("+ layer", "bold green"), "delete_area": ("- layer", "bold red")}  # fmt: skip
+    for cycle, kind, name, age, lineage, reason in reversed(events):
         if len(lineage) > LINEAGE_CHARS:
             lineage = "…" + lineage[-(LINEAGE_CHARS - 1) :]
-        table.add_row(f"{cycle:,}", Text(*mark), neuron_label(neuron, "hidden"), f"{age:,}", lineage, reason)
+        table.add_row(f"{cycle:,}", Text(*marks[kind]), name, f"{age:,}", lineage, reason)
     return table

@@ -477,6 +477,8 @@ def _cmd_plot(args) -> int:
             plot = plot_run
             if run_model(run_dir) == "urn":
                 from neurograph.urn.plots import plot_urn_run as plot  # accuracy and structure, in epochs
+            elif run_model(run_dir) == "layered":
+                from neurograph.layered.plots import plot_layered_run as plot  # widths by area, depth
             plot(rows, run_phases(run_dir, rows), out)
     except OSError as e:
         raise ValueError(f"cannot write {out}: {e.strerror or e}") from None

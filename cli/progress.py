@@ -119,6 +119,10 @@ class Progress(Reporter):
         layers = ""
         if "active" in row and "layers" in row:
             layers = f" active {row['active']} layers {'/'.join(str(n) for n in row['layers'])}"
+        if "widths" in row:  # a layered network: depth and widths by area, test accuracy
+            layers = f" depth {row['depth']} ({'/'.join(str(n) for n in row['widths'])})"
+            if row.get("test_accuracy") is not None:
+                layers += f" test {100 * row['test_accuracy']:.1f}%"
         eta = format_duration(eta_seconds(row["cycle"], self.total, self._rate))
         return (
             f"{self.unit} {row['cycle']:>7}/{self.total} {row['task']:<5} loss {row['loss']:.4f}{opt} "

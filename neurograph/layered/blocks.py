@@ -191,18 +191,26 @@ def _unchanged(rows: np.ndarray, cols: np.ndarray | None, old: torch.Tensor) -> 
 
 
 def forward(
-    blocks: Blocks, x: torch.Tensor, activation: str, previous: dict[str, torch.Tensor] | None = None
+    blocks: Blocks,
+    x: torch.Tensor,
+    activation: str,
+    previous: dict[str, torch.Tensor] | None = None,
+    *,
+    areas: list[str] | None = None,
+    given: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every area's activity for inputs ``x`` (B, n_input): one step in area order.
 
     ``previous``: each area's activity at the previous step (B, n_area), read by
     delayed projections (None: zeros). Hidden areas apply ``activation``;
     ``output`` is linear (logits). Each area is one matrix product over the
-    concatenated activity of its sources.
+    concatenated activity of its sources. ``areas``: evaluate only these (in
+    order; default all), e.g. the hidden ones of every time step first and the
+    output once for a whole window, from the activities ``given`` (area -> (B, n)).
     """
     act = ACTIVATIONS[activation]
-    h = {"input": x}
-    for area in blocks.order[1:]:
+    h = {"input": x, **(given or {})}
+    for area in blocks.order[1:] if areas is None else areas:
         sources = []
         for src, a, b in blocks.segments[area]:
             if not blocks.delayed(src, area):

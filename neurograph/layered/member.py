@@ -171,17 +171,18 @@ class LayeredRun:
             chars[1:] = task.take(window)
         self.next_char = int(chars[-1])
         onehot = F.one_hot(torch.from_numpy(chars).to(self.device), self.n_input).to(self.dtype)
-        previous, total = self.carried, 0.0
-        loss = torch.zeros((), dtype=self.dtype, device=self.device)
-        for t in range(window):
-            h = forward(self.blocks, onehot[t : t + 1], self.scenario.network.activation, previous)
-            loss = loss + F.cross_entropy(h["output"], torch.from_numpy(chars[t + 1 : t + 2]).to(self.device),
-                                          reduction="sum")  # fmt: skip
-            previous = {k: v for k, v in h.items() if k not in ("input", "output")}
+        activation, hidden = self.scenario.network.activation, self.blocks.order[1:-1]
+        previous, steps = self.carried, []
+        for t in range(window):  # the hidden areas step by step; the output reads only the current step
+            h = forward(self.blocks, onehot[t : t + 1], activation, previous, areas=hidden)
+            previous = {a: h[a] for a in hidden}
+            steps.append(h)
+        window_h = {a: torch.cat([h[a] for h in steps]) for a in ("input", *hidden)}  # (T, n) per area
+        logits = _output(self.blocks, window_h, activation)
+        loss = F.cross_entropy(logits, torch.from_numpy(chars[1:]).to(self.device), reduction="sum")
         self._update(loss)
         self.carried = {k: v.detach() for k, v in previous.items()}
-        total = float(loss.detach()) / window
-        return total
+        return float(loss.detach()) / window
 
     def _update(self, loss: torch.Tensor) -> None:
         """Gradients, the optimizer's step and the outgoing-L1 term (in the gradient, or after the step)."""
@@ -362,3 +363,9 @@ class LayeredRun:
 
     def write_back(self) -> None:
         self.blocks.write_back(self.graph)
+
+
+def _output(blocks: Blocks, h: dict[str, torch.Tensor], activation: str) -> torch.Tensor:
+    """(T, n_output) logits of a window from its (T, n) hidden activities: the output area is
+    last, so it reads only current steps and all of them go through one matrix product."""
+    return forward(blocks, h["input"], activation, areas=["output"], given=h)["output"]
