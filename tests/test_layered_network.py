@@ -293,8 +293,6 @@ def test_add_neuron_inherits_only_a_fossil_of_its_own_area() -> None:
             assert out[k] == pytest.approx(w * scale, rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="add_neuron draws a new neuron's random weights with network.init_std; "
-                   "width.init.std (documented: weights ~ N(0, std^2)) is accepted but never read")  # fmt: skip
 @pytest.mark.parametrize("init", [{"kind": "random", "std": 5.0}, {"kind": "inherit", "std": 5.0}])
 def test_add_neuron_draws_random_weights_with_width_init_std(init: dict) -> None:
     s = make_scenario({"init_std": 0.1, "stack": {"layers": 2, "size": 2, "skips": "all"}}, width={"init": init})

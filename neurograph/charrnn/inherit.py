@@ -21,13 +21,13 @@ __all__ = ["choose_fossil", "add_inherited"]
 CHOICES = ("recent", "random", "strongest")
 
 
-def choose_fossil(graph: Graph, choice: str, rng: np.random.Generator) -> Fossil | None:
-    """A hidden fossil from the graveyard (None if there is none).
+def choose_fossil(graph: Graph, choice: str, rng: np.random.Generator, *, area: str | None = None) -> Fossil | None:
+    """A hidden fossil from the graveyard (None if there is none); of ``area`` only, if given.
 
     ``recent``: the last deleted; ``random``: uniform; ``strongest``: largest
     L1 norm of outgoing weights at death.
     """
-    fossils = [f for f in graph.graveyard if f.neuron.role == "hidden"]
+    fossils = [f for f in graph.graveyard if f.neuron.role == "hidden" and area in (None, f.neuron.area)]
     if not fossils:
         return None
     if choice == "recent":

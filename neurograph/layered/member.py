@@ -60,7 +60,7 @@ class LayeredRun:
         self._build_data(np.random.default_rng(s_task))
         self.width_rule = Reserve(
             k=s.width.k, threshold=s.width.threshold, p_add=s.width.p_add, p_del=s.width.p_del,
-            p_spontaneous=0.0, max_hidden=s.width.max_size, selector=build_selector(s.width.selector),
+            p_spontaneous=s.width.p_spontaneous, max_hidden=s.width.max_size, selector=build_selector(s.width.selector),
         )  # fmt: skip
         d = s.depth
         self.depth_rule = Reserve(k=d.k, threshold=d.threshold, p_add=d.p_add, p_del=d.p_del, p_spontaneous=0.0,

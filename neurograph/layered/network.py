@@ -115,10 +115,10 @@ def add_neuron(graph: Graph, area: str, projections, scenario, rng: np.random.Ge
     neuron of the same area where the other end still lives (zero elsewhere).
     """
     init = scenario.width.init
-    fossil = _fossil(graph, area, init, rng) if init.kind == "inherit" else None
+    fossil = choose_fossil(graph, init.choice, rng, area=area) if init.kind == "inherit" else None
     if fossil is None:
         nid = graph.add_neuron("hidden", area=area, reason=reason).id
-        _wire_random(graph, nid, area, projections, scenario.network.init_std, rng)
+        _wire_random(graph, nid, area, projections, init.std, rng)
     else:
         nid = graph.add_neuron("hidden", area=area, bias=fossil.neuron.bias, inherited_from=fossil.neuron.id,
                                reason=reason).id  # fmt: skip
@@ -168,15 +168,6 @@ def delete_layer(graph: Graph, name: str, scenario, *, reason: str = "") -> list
 
 
 # -------------------------------------------------------------- helpers
-def _fossil(graph: Graph, area: str, init, rng) -> Fossil | None:
-    """A graveyard entry of ``area`` chosen as ``init.choice`` says."""
-    from neurograph.graph import Graph as _G
-
-    own = _G(graveyard_size=0)
-    own.graveyard = [f for f in graph.graveyard if f.neuron.area == area]  # type: ignore[assignment]
-    return choose_fossil(own, init.choice, rng)
-
-
 def _wire_random(graph: Graph, nid: int, area: str, projections, std: float, rng) -> None:
     for src, dst in projections:
         if dst == area:

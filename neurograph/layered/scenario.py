@@ -214,6 +214,12 @@ def _check_paths(names: list[str], pairs: list[tuple[str, str]]) -> None:
 
 
 # ------------------------------------------------------------------ rules
+class NewNeuronInit(RandomInit):
+    """New neurons get random incoming weights ~ N(0, std^2) (the papers' rule, at the inputs' scale)."""
+
+    std: float = Field(0.1, gt=0.0, le=10.0, description="as network.init_std: inputs are 0..1 or +-1")
+
+
 class WidthRule(Strict):
     """The outgoing-L1 reserve rule inside every area (Miconi's rule, applied per area)."""
 
@@ -222,11 +228,12 @@ class WidthRule(Strict):
     threshold: float = Field(0.05, gt=0.0, le=MAX_WEIGHT, description="T_D on a neuron's outgoing L1 norm")
     p_add: Probability = Field(0.01, description="P_add per area per cycle when it has fewer than k below T_D")
     p_del: Probability = Field(0.05, description="P_del per cycle for each excess sub-threshold neuron")
+    p_spontaneous: Probability = Field(0.0, description="extra addition chance per area per cycle (char-RNN code: 1e-4)")
     max_size: int = Field(256, ge=1, le=MAX_WIDTH, description="cap on an area's neurons")
     new_norm: float = Field(0.5, gt=0.0, le=MAX_WEIGHT, description="a new neuron's outgoing norm, as a fraction of T_D")
     selector: SELECTORS.field = Field(UniformSelector(), description="which sub-threshold neurons risk deletion")
-    init: Annotated[Union[RandomInit, InheritInit], Field(discriminator="kind")] = Field(
-        RandomInit(std=0.1), description="a new neuron's incoming wiring: random, or a deleted neuron's of its area"
+    init: Annotated[Union[NewNeuronInit, InheritInit], Field(discriminator="kind")] = Field(
+        NewNeuronInit(), description="a new neuron's incoming wiring: random, or a deleted neuron's of its area"
     )
 
 
