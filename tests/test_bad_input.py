@@ -193,6 +193,12 @@ CORPUS = [
         ("graph.graphml", "'o40'", "unknown node"),
         id="export-inconsistent-graphml",
     ),
+    # layered scenarios: areas and projections, and what each task needs of them
+    scenario_case("layered_unknown_area.yaml", "network.projections", "'v1 -> v3'", "unknown area"),
+    scenario_case("layered_duplicate_area.yaml", "network.areas", "distinct"),
+    scenario_case("layered_static_recurrent.yaml", "network", "static tasks need a feed-forward area graph"),
+    scenario_case("layered_character_not_recurrent.yaml", "network", "character tasks need a recurrent projection"),
+    scenario_case("layered_depth_skips_none.yaml", "depth.enabled", "skips all or output"),
 ]  # fmt: skip
 
 
