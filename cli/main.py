@@ -200,6 +200,7 @@ class _Engine(NamedTuple):
     folder: type  # the run-folder reporter
     all_cores: bool  # the URN's S x S matrices gain from threads; one small char-RNN only pays their overhead
     batches_seeds: bool  # ``run --seeds`` trains the seeds as one batch
+    threaded_batch: bool = True  # a --seeds batch spreads its members over the cores (the char-RNN kernel)
 
 
 def _engine(scenario) -> _Engine:
@@ -214,7 +215,8 @@ def _engine(scenario) -> _Engine:
     if scenario.model == "layered":
         from neurograph.layered.trainer import LayeredTrainer
 
-        return _Engine(LayeredTrainer, RunFolder, all_cores=False, batches_seeds=True)
+        # members step one after another on small blocks: threads only add overhead (and summation orders)
+        return _Engine(LayeredTrainer, RunFolder, all_cores=False, batches_seeds=True, threaded_batch=False)
     from neurograph.charrnn.trainer import Trainer
 
     return _Engine(Trainer, RunFolder, all_cores=False, batches_seeds=True)
@@ -228,8 +230,9 @@ def _threads(args, scenario) -> int:
 
     if args.threads is not None:
         return args.threads
-    batch = bool(getattr(args, "seeds", None))
-    return available_cores() if _engine(scenario).all_cores or batch else 1
+    engine = _engine(scenario)
+    batch = bool(getattr(args, "seeds", None)) and engine.threaded_batch
+    return available_cores() if engine.all_cores or batch else 1
 
 
 def _cmd_run(args) -> int:

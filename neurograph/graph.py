@@ -599,9 +599,11 @@ class Graph:
     def norms(self, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """L1 norms of incoming and outgoing weights per neuron, float64."""
         ids = self.ids() if ids is None else ids
-        slots = self._slots(ids)
-        w = np.abs(self._weights)
-        return w[slots, :].sum(axis=1), w[:, slots].sum(axis=0)
+        slots, living = self._slots(ids), self._slots(self.ids())
+        # over the living neurons in id order: the same sums however storage slots are laid out
+        # (a graph restored from a checkpoint holds them in other slots than the one it was saved from)
+        return (np.abs(self._weights[np.ix_(slots, living)]).sum(axis=1),
+                np.abs(self._weights[np.ix_(living, slots)]).sum(axis=0))  # fmt: skip
 
     def check(self) -> None:
         """Raise :class:`GraphError` if internal invariants are broken."""

@@ -122,8 +122,10 @@ def format_validation(path: Path, err: ValidationError, data: Any, set_by: set[s
     elif first["type"] == "extra_forbidden":
         section = _model_at(loc[:-1], MODELS.get(tag) if isinstance(tag, str) else None, data)
         msg = "unknown field" + (f"; accepted: {', '.join(section.model_fields)}" if section else "")
-    elif not where and ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum():
-        where, msg = msg.split(": ", 1)  # a whole-scenario rule names its field first
+    elif ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum() and (
+        not where or msg.startswith(where + ".")
+    ):
+        where, msg = msg.split(": ", 1)  # a section's rule names its field (within the section) first
     where = where or "(top level)"
     if where in set_by:
         where = f"{where} (from --set)"

@@ -141,12 +141,6 @@ except ValueError as e:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NetworkConfig lists the known areas from a set ({'input', *names, 'output'}): their order follows "
-    "string hashing, so the message changes from one process to the next instead of naming them in "
-    "evaluation order",
-)
 def test_the_unknown_area_message_lists_the_known_areas_in_evaluation_order_in_every_process():
     lists = set()
     for hash_seed in ("0", "1", "2", "3"):
@@ -235,7 +229,7 @@ def test_rule_and_stack_fields_are_bounded(section, field, value, bound):
         (
             PARITY,
             {"network": {"stack": {"layers": 4}}, "depth": {"enabled": True, "max_layers": 3}},
-            "network.stack.layers (4) exceeds depth.max_layers",
+            "network.stack.layers: 4 exceeds depth.max_layers (3)",
         ),
     ],
     ids=["static-and-character", "digits-and-parity", "parity-bits", "character-without-recurrence",
@@ -339,3 +333,18 @@ def test_the_shipped_digits_scenario_is_valid_and_scales_with_cycles():
     assert s.model == "layered" and s.depth.enabled and not s.sequence
     assert s.total_cycles == 200 and s.report.checkpoint_every == 50
     assert s.name == "layered-digits"
+
+
+@pytest.mark.parametrize(
+    "sections, message",
+    [
+        ({"width": {"k": 5, "max_size": 4}}, "width.k: 5 reserve neurons cannot exceed width.max_size (4)"),
+        ({"depth": {"enabled": True, "k": 3, "max_layers": 2}},
+         "depth.k: 3 reserve layers cannot exceed depth.max_layers (2)"),
+        ({"network": {"stack": {"size": 9}}, "width": {"max_size": 8}},
+         "network: a starting area of 9 neurons exceeds width.max_size (8)"),
+    ],
+    ids=["width-k", "depth-k", "start-above-cap"],
+)
+def test_reserves_and_starting_sizes_must_fit_their_caps(sections, message):
+    assert message in scenario_error([{"task": {"kind": "parity"}, "cycles": 10}], **sections)

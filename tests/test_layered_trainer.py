@@ -291,13 +291,6 @@ def float64_run() -> LayeredRun:
     return stepped(parity(dtype="float64", **PARITY_CHURN), CYCLES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Graph.from_state packs the living neurons into slots in id order while a running graph reuses freed "
-    "slots, and Graph.outgoing lists targets in slot order: layered.network._scale_outgoing sums a new neuron's "
-    "|w| in that order, so after a resume a neuron added later can get outgoing weights 1 ulp off in float64, "
-    "and the float64 run departs from the uninterrupted one (summing in id order makes it continue bit for bit)",
-)
 def test_a_float64_run_resumed_from_its_checkpoint_continues_bit_for_bit(float64_run):
     s = float64_run.scenario
     state, tensors = stepped(s, CHECKPOINT_AT).state()
@@ -309,12 +302,6 @@ def test_a_float64_run_resumed_from_its_checkpoint_continues_bit_for_bit(float64
     assert all(torch.equal(resumed.blocks.params[k], p) for k, p in float64_run.blocks.params.items())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Graph.norms sums |W| over whole rows and columns of the slot storage, whose order and length (the "
-    "capacity) Graph.from_state changes: the same float64 graph gets in_l1 and out_l1 (written to GraphML) "
-    "1 ulp apart before and after a checkpoint round trip, so a resumed run's graph.graphml differs",
-)
 def test_a_float64_graphs_norms_survive_a_checkpoint_round_trip(float64_run):
     float64_run.write_back()
     graph = float64_run.graph

@@ -207,7 +207,7 @@ def _scale_outgoing(graph: Graph, nid: int, norm: float, rng) -> None:
     out = graph.outgoing(nid)
     if not out:
         return
-    targets = list(out)
+    targets = sorted(out)  # id order: the same sum whatever the graph's storage slots (a resumed run's differ)
     w = np.array([out[t] for t in targets])
     total = np.abs(w).sum()
     if total == 0.0:

@@ -165,7 +165,7 @@ class NetworkConfig(Strict):
                                  "and not input or output")  # fmt: skip
         if len(set(names)) != len(names):
             raise ValueError("network.areas: area names must be distinct")
-        known = {"input", *names, "output"}
+        known = ["input", *names, "output"]
         pairs = [parse_projection(p) for p in self.projections]
         for (src, dst), text in zip(pairs, self.projections):
             if src not in known or dst not in known:
@@ -206,11 +206,9 @@ def _check_paths(names: list[str], pairs: list[tuple[str, str]]) -> None:
         return seen
 
     from_input, to_output = reach("input", forward), reach("output", backward)
-    for name in names:
+    for name in names:  # (with at least one area, this also makes a path from input to output)
         if name not in from_input or name not in to_output:
             raise ValueError(f"network.projections: area {name!r} is not on a path from input to output")
-    if "output" not in from_input:
-        raise ValueError("network.projections: no path from input to output")
 
 
 # ------------------------------------------------------------------ rules
@@ -232,6 +230,13 @@ class WidthRule(Strict):
     max_size: int = Field(256, ge=1, le=MAX_WIDTH, description="cap on an area's neurons")
     new_norm: float = Field(0.5, gt=0.0, le=MAX_WEIGHT, description="a new neuron's outgoing norm, as a fraction of T_D")
     selector: SELECTORS.field = Field(UniformSelector(), description="which sub-threshold neurons risk deletion")
+
+    @model_validator(mode="after")
+    def _reserve_fits(self):
+        if self.kind == "reserve" and self.k > self.max_size:
+            raise ValueError(f"width.k: {self.k} reserve neurons cannot exceed width.max_size ({self.max_size})")
+        return self
+
     init: Annotated[Union[NewNeuronInit, InheritInit], Field(discriminator="kind")] = Field(
         NewNeuronInit(), description="a new neuron's incoming wiring: random, or a deleted neuron's of its area"
     )
@@ -249,6 +254,12 @@ class DepthRule(Strict):
     new_size: int = Field(1, ge=1, le=MAX_WIDTH, description="neurons of a new layer")
     new_norm: float = Field(0.5, gt=0.0, le=MAX_WEIGHT, description="a new layer's outgoing norm, as a fraction of T_L")
     selector: SELECTORS.field = Field(UniformSelector(), description="which sub-threshold layers risk deletion")
+
+    @model_validator(mode="after")
+    def _reserve_fits(self):
+        if self.enabled and self.k > self.max_layers:
+            raise ValueError(f"depth.k: {self.k} reserve layers cannot exceed depth.max_layers ({self.max_layers})")
+        return self
 
 
 class Penalty(Strict):
@@ -317,7 +328,11 @@ class LayeredScenario(PhasedScenario):
                 raise ValueError("depth.enabled: needs network.stack with skips all or output (a layer must "
                                  "be removable without cutting the path from input to output)")  # fmt: skip
             if stack.layers > self.depth.max_layers:
-                raise ValueError(f"network.stack.layers ({stack.layers}) exceeds depth.max_layers")
+                raise ValueError(f"network.stack.layers: {stack.layers} exceeds depth.max_layers ({self.depth.max_layers})")
+        sizes = [a.size for a in self.network.areas] if self.network.areas else [self.network.stack_or_default().size]
+        if self.width.kind == "reserve" and max(sizes) > self.width.max_size:
+            raise ValueError(f"network: a starting area of {max(sizes)} neurons exceeds width.max_size "
+                             f"({self.width.max_size})")  # fmt: skip
         return self
 
     def _has_recurrence(self) -> bool:
