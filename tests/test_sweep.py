@@ -409,3 +409,14 @@ def test_command_line_exit_codes(tmp_path, capsys):
     assert main([str(good), "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"neurograph: {good}: workers (from the command line)") and err.count("\n") == 1
+
+
+def test_figures_skip_parameters_whose_values_are_lists_or_mappings():
+    """A case may set a whole section (a layered network's area list): no figure against it, and no crash."""
+    from neurograph.studies.sweep_report import numeric_params
+
+    rows = [
+        {"network.areas": [{"name": "a", "size": 2}], "width.p_del": 0.05},
+        {"network.areas": [{"name": "a", "size": 4}], "width.p_del": 0.25},
+    ]
+    assert numeric_params(rows, ["network.areas", "width.p_del"]) == ["width.p_del"]

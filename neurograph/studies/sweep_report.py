@@ -64,8 +64,8 @@ def numeric_params(rows: list[dict], params: list[str]) -> list[str]:
     """Swept parameters whose values are all numbers (not booleans), with at least two distinct."""
     numeric = []
     for p in params:
-        values = {row.get(p) for row in rows if row.get(p) is not None}
-        if len(values) > 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        values = [row.get(p) for row in rows if row.get(p) is not None]  # may be lists or mappings: not hashable
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and len(set(values)) > 1:
             numeric.append(p)
     return numeric
 
