@@ -36,7 +36,7 @@ from typing import Iterable
 import numpy as np
 
 from neurograph import __version__
-from neurograph.graph import Graph, Neuron
+from neurograph.graph import Area, Graph, Neuron
 
 __all__ = [
     "FORMAT_VERSION",
@@ -60,6 +60,8 @@ __all__ = [
     "node_columns",
     "edge_columns",
     "graph_attributes",
+    "areas_text",
+    "parse_areas",
 ]
 
 FORMAT_VERSION = 2  # 2: node attribute neuron_id (was id), multiplier only where trained, positions, model
@@ -127,6 +129,8 @@ GRAPH_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("next_id", int, "id the next neuron would get"),
     Attribute("graveyard_size", int, "deleted neurons kept with their wiring"),
     Attribute("positions", str, "geometry (the model's, read back) or layout (drawn for viewers, ignored on import)"),
+    Attribute("areas", str, "the areas in evaluation order, then the deleted ones, each name:kind:born:died:grown_from "
+              "(died -1: alive), joined by ';'", models="layered"),
 )
 
 
@@ -285,6 +289,8 @@ def graph_attributes(graph: Graph) -> dict[str, int | str]:
         "graveyard_size": int(graph.graveyard.maxlen or 0),
         "positions": "geometry" if has_geometry(graph) else "layout",
     }
+    if graph.areas or graph.dead_areas:
+        out["areas"] = areas_text(graph)
     for key, value in graph.meta.items():
         value = str(value)
         if key in ("model", "scenario") and value:
@@ -293,6 +299,22 @@ def graph_attributes(graph: Graph) -> dict[str, int | str]:
             out["seed"] = int(value)
         else:
             out[META_PREFIX + key] = value
+    return out
+
+
+def areas_text(graph: Graph) -> str:
+    """The graph attribute ``areas``: living areas in order, then dead ones (:func:`parse_areas` reads it)."""
+    return ";".join(f"{a.name}:{a.kind}:{a.born}:{_unset(a.died)}:{a.grown_from or ''}"
+                    for a in [*graph.areas.values(), *graph.dead_areas.values()])  # fmt: skip
+
+
+def parse_areas(text: str) -> list[Area]:
+    """The :class:`~neurograph.graph.Area` records of :func:`areas_text` (ValueError if malformed)."""
+    out = []
+    for item in filter(None, text.split(";")):
+        name, kind, born, died, grown_from = item.split(":")
+        out.append(Area(name=name, kind=kind, born=int(born), died=None if int(died) == UNSET else int(died),
+                        grown_from=grown_from or None))  # fmt: skip
     return out
 
 

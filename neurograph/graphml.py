@@ -46,6 +46,7 @@ from neurograph.graph_columns import (
     UNSET,
     edge_columns,
     graph_attributes,
+    parse_areas,
     node_columns,
 )
 from neurograph.graphml_writer import write_graphml_columns
@@ -225,7 +226,15 @@ def _graph_fields(attrs: dict) -> dict:
         "graveyard_size": _field(attrs, "graveyard_size", int, "graph", default=64),
         "layout": _field(attrs, "positions", str, "graph", default="geometry") == "layout",
         "meta": meta,
+        "areas": _areas(_field(attrs, "areas", str, "graph", default="")),
     }
+
+
+def _areas(text: str) -> list:
+    try:
+        return parse_areas(text)
+    except ValueError:
+        raise GraphMLError(f"graph: areas {text!r} is not name:kind:born:died:grown_from;...") from None
 
 
 def _node(g: nx.DiGraph, name, data: dict, fields: dict) -> _Node:
@@ -391,6 +400,8 @@ def _build(
             graph.cycle = born
             graph.connect(s, t, w, inherited_from=inherited)
     graph.cycle = fields["cycle"]
+    graph.areas = {a.name: a for a in fields["areas"] if a.died is None}
+    graph.dead_areas = {a.name: a for a in fields["areas"] if a.died is not None}
     graph.events.clear()  # the file holds no events; an import is not a structural change
     graph.check()
     return graph

@@ -184,3 +184,27 @@ def test_a_graph_without_areas_writes_no_area_attribute(tmp_path) -> None:
     assert not any(name.endswith(":area") for name in key_names(path))
     assert not nx.get_node_attributes(nx.read_graphml(path), "area")
     assert all(n.area == "" for n in read_graphml(path).neurons.values())
+
+
+def test_graphml_round_trip_keeps_the_area_records(graph: Graph, tmp_path) -> None:
+    """Order, kinds, births, deaths and growth lineage of the areas come back: an imported
+    layered graph can be compiled again (its projections follow from its areas)."""
+    graph.add_area("d", before="output", kind="layer", grown_from="b")
+    path = tmp_path / "g.graphml"
+    write_graphml(graph, path, include_dead=True)
+    back = read_graphml(path)
+    assert list(back.areas) == ["input", "a", "b", "d", "output"]
+    assert [a.to_dict() for a in back.areas.values()] == [a.to_dict() for a in graph.areas.values()]
+    assert [a.to_dict() for a in back.dead_areas.values()] == [a.to_dict() for a in graph.dead_areas.values()]
+    assert back.dead_areas["c"].died == 4 and back.areas["d"].grown_from == "b"
+    assert not nx.read_graphml(path).graph.get("meta_areas")
+
+
+def test_a_malformed_areas_attribute_is_one_line(graph: Graph, tmp_path) -> None:
+    from neurograph.graphml import GraphMLError
+
+    path = tmp_path / "g.graphml"
+    write_graphml(graph, path)
+    path.write_text(path.read_text().replace("input:input:0:-1:", "input:input:zero"))
+    with pytest.raises(GraphMLError, match="graph: areas"):
+        read_graphml(path)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from neurograph.run.plots import mark_phases, save_figure
 
-__all__ = ["plot_layered_run", "widths_by_area"]
+__all__ = ["plot_layered_run", "plot_difficulty", "widths_by_area"]
 
 
 def widths_by_area(rows: list[dict]) -> dict[str, list[int]]:
@@ -71,4 +71,44 @@ def plot_layered_run(metrics_rows: list[dict], phases: list[dict], path: str | o
         handles, _ = ax.get_legend_handles_labels()
         if handles:
             ax.legend(loc="upper right", fontsize=7, ncol=2 if len(handles) > 6 else 1)
+    save_figure(fig, path)
+
+
+def plot_difficulty(rows: list[dict], param: str, path: str | os.PathLike, *, solved_at: float = 0.999) -> None:
+    """Final depth and hidden size against a task's difficulty, from a sweep's ``results.csv`` rows.
+
+    ``param``: the swept column (e.g. ``phases.0.task.bits``). Each finished run is a
+    dot (filled: ``test_accuracy >= solved_at``, hollow: not solved), jittered
+    sideways; the line is the median over solved runs with its interquartile range.
+    """
+    import numpy as np
+
+    done = [r for r in rows if r.get("status") == "finished"]
+    if not done:
+        raise ValueError("no finished runs to plot")
+    levels = sorted({float(r[param]) for r in done})
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    rng = np.random.default_rng(0)  # jitter only: the figure is the same every time
+    for ax, metric in zip(axes, ("depth", "hidden")):
+        medians, lows, highs = [], [], []
+        for level in levels:
+            runs = [r for r in done if float(r[param]) == level]
+            solved = [float(r[metric]) for r in runs if float(r["test_accuracy"]) >= solved_at]
+            failed = [float(r[metric]) for r in runs if float(r["test_accuracy"]) < solved_at]
+            x = level + rng.uniform(-0.12, 0.12, len(runs))
+            ax.scatter(x[: len(solved)], solved, color="tab:blue", s=18, zorder=3)
+            ax.scatter(x[len(solved):], failed, facecolors="none", edgecolors="tab:red", s=18, zorder=3)
+            q = np.percentile(solved, [25, 50, 75]) if solved else [np.nan] * 3
+            lows.append(q[0]), medians.append(q[1]), highs.append(q[2])
+        ax.plot(levels, medians, color="tab:blue", label="median of solved runs")
+        ax.fill_between(levels, lows, highs, color="tab:blue", alpha=0.2, label="interquartile range")
+        ax.scatter([], [], facecolors="none", edgecolors="tab:red", label="not solved")
+        ax.set_xlabel(param.split(".")[-1])
+        ax.set_ylabel("hidden areas (depth)" if metric == "depth" else "hidden neurons")
+        ax.set_xticks(levels)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left")
     save_figure(fig, path)
