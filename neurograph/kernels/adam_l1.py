@@ -64,9 +64,10 @@ def _adam_l1_pass(w, g, m, v, coef, per_entry, coef_scalar, mask, masked, lr1, b
     return penalty
 
 
-# one pass, compiled twice: across threads for large matrices, on the calling thread for small ones
-_adam_l1 = numba.njit(parallel=True, fastmath=True, nogil=True, cache=True)(_adam_l1_pass)
-_adam_l1_serial = numba.njit(fastmath=True, nogil=True, cache=True)(_adam_l1_pass)
+# one pass, compiled twice: across threads for large matrices, on the calling thread for small ones;
+# numpy's error model: a division by zero gives inf or NaN, as torch's, rather than raising
+_adam_l1 = numba.njit(parallel=True, fastmath=True, nogil=True, cache=True, error_model="numpy")(_adam_l1_pass)
+_adam_l1_serial = numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")(_adam_l1_pass)
 
 
 def adam_l1(
