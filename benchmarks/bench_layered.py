@@ -7,7 +7,8 @@ at that fixed shape, times per step (minibatch of 32, Adam lr 1e-3, L1 on
 hidden neurons' outgoing weights):
 
 - ``sequential``: ``nn.Sequential`` of Linear/Tanh layers of those widths,
-  ``torch.optim.Adam``, the L1 term added to the loss: the plain torch baseline;
+  ``torch.optim.Adam``, the L1 term added to the loss: the plain torch baseline
+  (``sequential-no-l1``: the same without the penalty, for scale);
 - ``chain``: neurograph's engine on the same plain chain (no skips), with the
   structural rules' per-cycle work (norms, decisions) included: same shape,
   same arithmetic (target: within 1.5x of ``sequential``);
@@ -82,7 +83,9 @@ def sequential_step(widths: list[int], x: torch.Tensor, y: torch.Tensor, l1: flo
 
     def step():
         idx = torch.from_numpy(rng.choice(len(x), 32, replace=False))
-        loss = F.cross_entropy(model(x[idx]), y[idx]) + l1 * sum(w.abs().sum() for w in penalised)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        if l1:
+            loss = loss + l1 * sum(w.abs().sum() for w in penalised)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -101,11 +104,12 @@ def main() -> None:
     chain = fixed_run(widths, "none")
     seq = sequential_step(widths, chain.x, chain.y, chain.scenario.penalty.l1)
     t_seq = time_steps(seq, args.steps)
+    t_plain = time_steps(sequential_step(widths, chain.x, chain.y, 0.0), args.steps)
     t_chain = time_steps(chain.step, args.steps)
     t_grown = time_steps(grown.step, args.steps)
-    print(f"{'engine':<12}{'ms/step':>10}{'x sequential':>14}")
-    for name, t in (("sequential", t_seq), ("chain", t_chain), ("grown", t_grown)):
-        print(f"{name:<12}{t * 1e3:>10.3f}{t / t_seq:>14.2f}")
+    print(f"{'engine':<18}{'ms/step':>10}{'x sequential':>14}")
+    for name, t in (("sequential", t_seq), ("sequential-no-l1", t_plain), ("chain", t_chain), ("grown", t_grown)):
+        print(f"{name:<18}{t * 1e3:>10.3f}{t / t_seq:>14.2f}")
 
 
 if __name__ == "__main__":
