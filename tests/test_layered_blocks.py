@@ -394,3 +394,31 @@ def test_resync_without_an_edit_keeps_every_tensor() -> None:
     for key, p in blocks.params.items():
         assert p is before[key]
         assert (moves.rows[key] == np.arange(p.shape[0])).all()
+
+
+@pytest.mark.parametrize("case", ["stack-output-relu", "stack-all-tanh"])
+def test_the_original_norm_is_the_char_rnn_codes_generalised_to_areas(case) -> None:
+    """0.5 * (sum |w| into the output + 4 * sum |w| into each hidden area / its size), neuron by neuron."""
+    s, graph, blocks = setup(case)
+    norms = blocks.outgoing_norms("original")
+    for area, values in norms.items():
+        want = []
+        for i in graph.area_ids(area):
+            total = 0.0
+            for target, w in graph.outgoing(i).items():
+                t_area = graph.neurons[target].area
+                total += 0.5 * abs(w) if t_area == "output" else 0.5 * 4 * abs(w) / len(graph.area_ids(t_area))
+            want.append(total)
+        np.testing.assert_allclose(values, want, rtol=1e-12)
+    assert any((norms[a] != blocks.outgoing_norms("text")[a]).any() for a in norms)
+
+
+def test_a_new_neuron_starts_at_its_norm_under_either_definition() -> None:
+    for norm in ("text", "original"):
+        s = make_scenario({"stack": {"layers": 2, "size": 3, "skips": "all"}}, width={"norm": norm})
+        graph = build_graph(s, N_INPUT, N_OUTPUT, np.random.default_rng(0))
+        projections = projections_of(s.network, graph)
+        nid = add_neuron(graph, "layer1", projections, s, np.random.default_rng(1), norm=0.02)
+        blocks = Blocks(graph, projections, dtype=torch.float64, device="cpu")
+        position = blocks.ids["layer1"].index(nid)
+        assert blocks.outgoing_norms(norm)["layer1"][position] == pytest.approx(0.02, rel=1e-12)

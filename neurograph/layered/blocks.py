@@ -29,7 +29,7 @@ import torch
 
 from neurograph.graph import Graph
 
-__all__ = ["Blocks", "Moves", "weight_key", "bias_key", "forward", "ACTIVATIONS"]
+__all__ = ["Blocks", "Moves", "weight_key", "bias_key", "forward", "target_weight", "ACTIVATIONS"]
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
@@ -173,15 +173,30 @@ class Blocks:
                     graph.neurons[i].bias = b
 
     # ------------------------------------------------------------- scores
-    def outgoing_norms(self) -> dict[str, np.ndarray]:
-        """Per hidden area, (n,) each neuron's sum of |w| over all its outgoing weights, float64."""
+    def outgoing_norms(self, norm: str = "text") -> dict[str, np.ndarray]:
+        """Per hidden area, (n,) each neuron's outgoing norm, float64 (see :func:`target_weights`):
+        ``text``, the sum of |w| over all its outgoing weights; ``original``, the char-RNN code's."""
         norms = {a: np.zeros(len(self.ids[a])) for a in self.order[1:-1]}
         for area in self.order[1:]:
             column_sums = self.params[weight_key(area)].detach().abs().sum(dim=0).double().cpu().numpy()
+            factor = target_weight(area, len(self.ids[area]), norm)
             for src, a, b in self.segments[area]:
                 if src in norms:
-                    norms[src] += column_sums[a:b]
+                    norms[src] += factor * column_sums[a:b]
         return norms
+
+
+def target_weight(area: str, size: int, norm: str) -> float:
+    """What each |w| into a neuron of ``area`` (of ``size`` neurons) counts in its source's outgoing norm.
+
+    ``text`` (the paper's text): 1. ``original`` (the outgoing-L1 revision's code,
+    ``0.5 * (sum|W_out| + 4 * sum|W_hh| / H)``) generalised to areas: 0.5 into
+    the output, ``0.5 * 4 / size`` into a hidden area, so that a neuron's norm
+    does not grow with the width of the areas it feeds.
+    """
+    if norm == "text":
+        return 1.0
+    return 0.5 if area == "output" else 2.0 / size
 
 
 def _unchanged(rows: np.ndarray, cols: np.ndarray | None, old: torch.Tensor) -> bool:

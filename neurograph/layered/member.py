@@ -132,13 +132,13 @@ class LayeredRun:
     def reserve_ids(self) -> list[int]:
         """Hidden neurons at or below the width threshold now."""
         out = []
-        for area, norms in self.blocks.outgoing_norms().items():
+        for area, norms in self.blocks.outgoing_norms(self.scenario.width.norm).items():
             below = self.width_rule.below(norms)
             out += [i for i, b in zip(self.blocks.ids[area], below) if b]
         return out
 
     def layer_norms(self) -> dict[str, float]:
-        return {a: float(n.sum()) for a, n in self.blocks.outgoing_norms().items()}
+        return {a: float(n.sum()) for a, n in self.blocks.outgoing_norms(self.scenario.width.norm).items()}
 
     # ------------------------------------------------------------- training
     def step(self) -> None:
@@ -213,7 +213,7 @@ class LayeredRun:
     def _structural_step(self) -> None:
         """Decide from the current norms, then apply: deleted layers, width edits, a new layer."""
         s, graph, blocks = self.scenario, self.graph, self.blocks
-        norms = blocks.outgoing_norms()
+        norms = blocks.outgoing_norms(s.width.norm)
         rng = self.rng_structure
         layer_plan = None
         if s.depth.enabled:

@@ -25,6 +25,7 @@ import numpy as np
 
 from neurograph.charrnn.inherit import choose_fossil
 from neurograph.graph import Fossil, Graph
+from neurograph.layered.blocks import target_weight
 
 __all__ = [
     "stack_projections",
@@ -103,7 +104,7 @@ def build_graph(scenario, n_input: int, n_output: int, rng: np.random.Generator,
         graph.wire(targets, sources, rng.normal(0.0, net.init_std, (len(targets), len(sources))), reason="build")
     for area in sizes:
         for i in graph.area_ids(area):
-            _scale_outgoing(graph, i, width.new_norm * width.threshold, rng)
+            _scale_outgoing(graph, i, width.new_norm * width.threshold, rng, width.norm)
     return graph
 
 
@@ -125,7 +126,7 @@ def add_neuron(graph: Graph, area: str, projections, scenario, rng: np.random.Ge
         _wire_inherited(graph, nid, area, projections, fossil, init.noise, rng)
         if init.consume:
             graph.graveyard.remove(fossil)
-    _scale_outgoing(graph, nid, norm, rng)
+    _scale_outgoing(graph, nid, norm, rng, scenario.width.norm)
     return nid
 
 
@@ -151,7 +152,7 @@ def add_layer(graph: Graph, scenario, rng: np.random.Generator, *, reason: str =
         targets, sources = graph.area_ids(dst), graph.area_ids(src)
         graph.wire(targets, sources, rng.normal(0.0, std, (len(targets), len(sources))), reason=reason)
     for nid in new:
-        _scale_outgoing(graph, nid, per_neuron, rng)
+        _scale_outgoing(graph, nid, per_neuron, rng, scenario.width.norm)
     return name
 
 
@@ -202,15 +203,19 @@ def _wire_inherited(graph: Graph, nid: int, area: str, projections, fossil: Foss
                 graph.wire(targets, [nid], jitter(w), inherited_from=dead, reason="inherit")
 
 
-def _scale_outgoing(graph: Graph, nid: int, norm: float, rng) -> None:
-    """Scale ``nid``'s outgoing weights to L1 norm ``norm`` (random signs if they are all zero)."""
+def _scale_outgoing(graph: Graph, nid: int, norm: float, rng, kind: str = "text") -> None:
+    """Scale ``nid``'s outgoing weights to outgoing norm ``norm`` of ``kind``
+    (:func:`~neurograph.layered.blocks.target_weight`; random signs if they are all zero)."""
     out = graph.outgoing(nid)
     if not out:
         return
     targets = sorted(out)  # id order: the same sum whatever the graph's storage slots (a resumed run's differ)
     w = np.array([out[t] for t in targets])
-    total = np.abs(w).sum()
+    sizes: dict[str, int] = {}
+    areas = [graph.neurons[t].area for t in targets]
+    factor = np.array([target_weight(a, sizes.setdefault(a, len(graph.area_ids(a))), kind) for a in areas])
+    total = (factor * np.abs(w)).sum()
     if total == 0.0:
         w = rng.choice([-1.0, 1.0], size=len(w))
-        total = float(len(w))
+        total = float((factor * np.abs(w)).sum())
     graph.set_weights(targets, [nid], (w * (norm / total))[:, None])

@@ -229,6 +229,10 @@ class WidthRule(Strict):
     p_spontaneous: Probability = Field(0.0, description="extra addition chance per area per cycle (char-RNN code: 1e-4)")
     max_size: int = Field(256, ge=1, le=MAX_WIDTH, description="cap on an area's neurons")
     new_norm: float = Field(0.5, gt=0.0, le=MAX_WEIGHT, description="a new neuron's outgoing norm, as a fraction of T_D")
+    norm: Literal["text", "original"] = Field(
+        "text", description="text: sum|w| over all outgoing weights; original: the char-RNN code's "
+        "0.5*(sum|W_out| + 4*sum|W_hh|/H), each hidden target area's weights divided by its size",
+    )
     selector: SELECTORS.field = Field(UniformSelector(), description="which sub-threshold neurons risk deletion")
 
     @model_validator(mode="after")
