@@ -193,11 +193,14 @@ def layout_positions(graph: Graph, neurons: list[Neuron]) -> np.ndarray:
 
     Layout: input k of I at ``(-2R, R (2k / (I - 1) - 1), 0)``, outputs likewise at
     ``+2R``, hidden neuron ``i`` on the circle of radius R at angle ``i`` times
-    the golden angle (R = :data:`LAYOUT_RADIUS`). Ranks among inputs and
+    the golden angle (R = :data:`LAYOUT_RADIUS`); a layered network's areas
+    stand in columns instead, left to right in evaluation order. Ranks among inputs and
     outputs count dead ones too, so no neuron moves when another dies.
     """
     if has_geometry(graph):
         return np.array([n.position for n in neurons], dtype=np.float64).reshape(len(neurons), 3)
+    if graph.areas or graph.dead_areas:
+        return _area_layout(graph, neurons)
     known = {**graph.dead, **graph.neurons}
     rank = {
         role: {i: k for k, i in enumerate(sorted(i for i, n in known.items() if n.role == role))}
@@ -213,6 +216,26 @@ def layout_positions(graph: Graph, neurons: list[Neuron]) -> np.ndarray:
             k, count = ranks.get(n.id, 0), len(ranks)
             side = -2.0 if n.role == "input" else 2.0
             out[row, :2] = side * LAYOUT_RADIUS, LAYOUT_RADIUS * (2.0 * k / max(count - 1, 1) - 1.0)
+    return out
+
+
+def _area_layout(graph: Graph, neurons: list[Neuron]) -> np.ndarray:
+    """A layered network's layout: one column per area, left to right in evaluation order (deleted
+    areas where they stood, by birth), its neurons down the column by id, spaced R / 4 apart."""
+    living = list(graph.areas)
+    dead = sorted(graph.dead_areas.values(), key=lambda a: a.born)
+    order = living[:-1] + [a.name for a in dead] + living[-1:]  # the output stays the rightmost column
+    column = {a: k for k, a in enumerate(order)}
+    known = {**graph.dead, **graph.neurons}
+    rows: dict[str, dict[int, int]] = {}
+    for i in sorted(known):
+        by_area = rows.setdefault(known[i].area, {})
+        by_area[i] = len(by_area)
+    out = np.zeros((len(neurons), 3))
+    for row, n in enumerate(neurons):
+        count = len(rows.get(n.area, {})) or 1
+        out[row, 0] = LAYOUT_RADIUS * column.get(n.area, len(order))
+        out[row, 1] = LAYOUT_RADIUS / 4 * (rows.get(n.area, {}).get(n.id, 0) - (count - 1) / 2)
     return out
 
 

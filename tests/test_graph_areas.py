@@ -208,3 +208,25 @@ def test_a_malformed_areas_attribute_is_one_line(graph: Graph, tmp_path) -> None
     path.write_text(path.read_text().replace("input:input:0:-1:", "input:input:zero"))
     with pytest.raises(GraphMLError, match="graph: areas"):
         read_graphml(path)
+
+
+def test_a_layered_graph_is_laid_out_in_one_column_per_area(graph: Graph) -> None:
+    """Areas left to right in evaluation order (the deleted one before the output), each
+    area's neurons down its own column, apart; positions stay put as neurons die."""
+    from neurograph.graph_columns import node_columns
+
+    c = node_columns(graph, include_dead=True)
+    x = {}
+    for area, xi, yi, i in zip(c.columns["area"], c.columns["x"], c.columns["y"], c.ids):
+        x.setdefault(area, set()).add(xi)
+    assert all(len(v) == 1 for v in x.values())
+    column = {a: v.pop() for a, v in x.items()}
+    assert column["input"] < column["a"] < column["b"] < column["c"] < column["output"]
+    ys = {}
+    for area, yi in zip(c.columns["area"], c.columns["y"]):
+        ys.setdefault(area, []).append(yi)
+    assert all(len(set(v)) == len(v) for v in ys.values())
+    before = dict(zip(c.ids, zip(c.columns["x"], c.columns["y"])))
+    graph.delete_neuron(graph.area_ids("b")[0])
+    after = node_columns(graph, include_dead=True)
+    assert dict(zip(after.ids, zip(after.columns["x"], after.columns["y"]))) == before
