@@ -10,7 +10,6 @@ neurons (random or inherited), metrics rows and summaries.
 
 from __future__ import annotations
 
-import bisect
 import math
 
 import numpy as np
@@ -20,6 +19,7 @@ from neurograph.charrnn.growth import build_rule
 from neurograph.charrnn.inherit import add_inherited, choose_fossil
 from neurograph.charrnn.penalties import build_penalty
 from neurograph.graph import Graph
+from neurograph.run.loop import phase_of
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.scenario import Scenario
 from neurograph.charrnn.tasks import TASKS, shared_alphabet
@@ -86,7 +86,7 @@ class RunState:
     def phase_index(self, cycle: int | None = None) -> int:
         """Phase that trains cycle ``cycle + 1`` (default: the next cycle)."""
         cycle = self.cycle if cycle is None else cycle
-        return min(bisect.bisect_right(self.phase_ends, cycle), len(self.phase_ends) - 1)
+        return phase_of(self.phase_ends, cycle)
 
     def loss_per_char(self) -> float:
         return self.smooth / self.scenario.window

@@ -35,6 +35,7 @@ from neurograph.layered.blocks import Blocks, forward
 from neurograph.layered.network import add_layer, add_neuron, build_graph, delete_layer, layer_names, projections_of
 from neurograph.layered.tasks import make_dataset
 from neurograph.optim import build_optimizer
+from neurograph.run.loop import phase_of
 from neurograph.run.reporters import Reporter, ReporterSet
 
 __all__ = ["LayeredRun", "COUNTERS"]
@@ -119,7 +120,7 @@ class LayeredRun:
 
     def phase_index(self, cycle: int | None = None) -> int:
         cycle = self.cycle if cycle is None else cycle
-        return min(int(np.searchsorted(self.phase_ends, cycle, side="right")), len(self.phase_ends) - 1)
+        return phase_of(self.phase_ends, cycle)
 
     @property
     def loss_unit(self) -> str:

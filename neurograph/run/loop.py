@@ -27,12 +27,13 @@ sessions, restored from its checkpoint).
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import Any, Protocol
 
 from neurograph.run.integrity import stamp_scenario
 
-__all__ = ["Engine", "run_loop"]
+__all__ = ["Engine", "run_loop", "phase_of"]
 
 
 class Engine(Protocol):
@@ -65,6 +66,12 @@ class Engine(Protocol):
 
     def leave(self, members: list) -> None:
         """Remove finished ``members`` from :attr:`running`."""
+
+
+def phase_of(phase_ends: list[int], cycle: int) -> int:
+    """The phase (0-based) that trains step ``cycle + 1``: phase ``k`` ends at ``phase_ends[k]``
+    (cumulative); past the last end, the last phase."""
+    return min(bisect.bisect_right(phase_ends, cycle), len(phase_ends) - 1)
 
 
 def run_loop(engine: Engine) -> list[dict]:

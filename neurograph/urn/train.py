@@ -54,7 +54,7 @@ from neurograph.compile import compile_graph, sync, write_back
 from neurograph.device import DTYPES as _DTYPES, resolve_device
 from neurograph.run.network_state import network_state, restore_network
 from neurograph.optim import build_optimizer
-from neurograph.run.loop import run_loop
+from neurograph.run.loop import phase_of, run_loop
 from neurograph.run.reporters import Reporter, ReporterSet
 from neurograph.urn.analysis import Analysis, ablations, analyse
 from neurograph.urn.backprop import Workspace, loss_and_gradients
@@ -184,7 +184,7 @@ class URNTrainer:
     def phase_index(self, cycle: int | None = None) -> int:
         """Phase that trains epoch ``cycle + 1`` (default: the next epoch)."""
         cycle = self.cycle if cycle is None else cycle
-        return min(int(np.searchsorted(self.phase_ends, cycle, side="right")), len(self.phase_ends) - 1)
+        return phase_of(self.phase_ends, cycle)
 
     def last_phase(self) -> int:
         """Phase of the last finished epoch (phase 0 before any)."""
