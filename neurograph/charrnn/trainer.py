@@ -52,7 +52,7 @@ from neurograph.device import DTYPES as _DTYPES, resolve_device
 from neurograph.optim import build_optimizer
 from neurograph.graph import Graph
 from neurograph.kernels.charrnn_update import CompiledUpdate
-from neurograph.run.loop import run_loop
+from neurograph.run.loop import Batch, run_loop
 from neurograph.run.reporters import Reporter
 from neurograph.scenario import Scenario
 
@@ -64,7 +64,7 @@ CHARRNN_VOCABULARY = {"unit": "cycle", "loss_unit": "nats/char", "size_label": "
 REPACK_EVERY = 1000  # cycles between checks for empty slots to repack (a repack copies every tensor once)
 
 
-class Trainer:
+class Trainer(Batch):
     """B >= 1 char-RNN runs trained together; :meth:`run` trains each to the end of its last phase.
 
     scenarios: one scenario (a single run; :meth:`run` returns its summary) or a
@@ -170,30 +170,6 @@ class Trainer:
             raise ValueError(f"member {b} ({_name(m)}): checkpoint tensors do not fit its graph ({e})") from None
 
     # -------------------------------------------------------------- queries
-    @property
-    def reporters(self) -> Reporter:
-        """A single run's reporters (set them before :meth:`run`)."""
-        return self._single().reporters
-
-    @reporters.setter
-    def reporters(self, reporters: Reporter) -> None:
-        self._single().reporters = reporters
-
-    @property
-    def run_state(self) -> Member:
-        """A single run's member: its graph, tasks, counters and rule."""
-        return self._single()
-
-    @property
-    def graph(self) -> Graph:
-        """A single run's graph (trained values are written back at snapshots and :meth:`write_back`)."""
-        return self._single().graph
-
-    def _single(self) -> Member:
-        if len(self.members) != 1:
-            raise ValueError(f"a batch of {len(self.members)} runs has no single run; use trainer.members")
-        return self.members[0]
-
     @property
     def capacity(self) -> int:
         """Hidden slots per member in the padded tensors."""

@@ -24,7 +24,7 @@ import torch
 
 from neurograph.layered.member import LayeredRun
 from neurograph.layered.scenario import LayeredScenario
-from neurograph.run.loop import run_loop
+from neurograph.run.loop import Batch, run_loop
 from neurograph.run.reporters import Reporter
 
 __all__ = ["LayeredTrainer", "LAYERED_VOCABULARY"]
@@ -32,7 +32,7 @@ __all__ = ["LayeredTrainer", "LAYERED_VOCABULARY"]
 LAYERED_VOCABULARY = {"unit": "cycle", "size_label": "hidden"}
 
 
-class LayeredTrainer:
+class LayeredTrainer(Batch):
     """Train one layered scenario, or a list of them (one member each)."""
 
     def __init__(
@@ -62,28 +62,6 @@ class LayeredTrainer:
     def check(scenario: LayeredScenario) -> None:
         """What building the trainer would refuse (it is small: build it)."""
         LayeredRun(scenario)
-
-    # -------------------------------------------------------------- single
-    @property
-    def reporters(self) -> Reporter:
-        return self._single().reporters
-
-    @reporters.setter
-    def reporters(self, reporters: Reporter) -> None:
-        self._single().reporters = reporters
-
-    @property
-    def graph(self):
-        return self._single().graph
-
-    @property
-    def run_state(self) -> LayeredRun:
-        return self._single()
-
-    def _single(self) -> LayeredRun:
-        if len(self.members) != 1:
-            raise ValueError(f"a batch of {len(self.members)} runs has no single run; use trainer.members")
-        return self.members[0]
 
     # --------------------------------------------------------------- engine
     def run(self) -> dict | list[dict]:

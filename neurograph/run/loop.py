@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from neurograph.run.integrity import stamp_scenario
 
-__all__ = ["Engine", "run_loop", "phase_of"]
+__all__ = ["Engine", "Batch", "run_loop", "phase_of"]
 
 
 class Engine(Protocol):
@@ -66,6 +66,37 @@ class Engine(Protocol):
 
     def leave(self, members: list) -> None:
         """Remove finished ``members`` from :attr:`running`."""
+
+
+class Batch:
+    """A trainer of one member or many (``members``): what a trainer of a single run is asked
+    (its reporters, its member, its graph) answered for that one, or refused for a batch."""
+
+    members: list
+
+    @property
+    def reporters(self):
+        """A single run's reporters (set them before ``run``)."""
+        return self._single().reporters
+
+    @reporters.setter
+    def reporters(self, reporters) -> None:
+        self._single().reporters = reporters
+
+    @property
+    def run_state(self):
+        """A single run's member: its graph, tasks, counters and rules."""
+        return self._single()
+
+    @property
+    def graph(self):
+        """A single run's graph (trained values are written back at snapshots)."""
+        return self._single().graph
+
+    def _single(self):
+        if len(self.members) != 1:
+            raise ValueError(f"a batch of {len(self.members)} runs has no single run; use trainer.members")
+        return self.members[0]
 
 
 def phase_of(phase_ends: list[int], cycle: int) -> int:
