@@ -178,6 +178,9 @@ def test_layer_names_are_never_reused_when_layers_come_and_go():
     assert top_deleted_then_added, "the settings should delete the top layer at least once"
     assert len(structural(run.graph, "delete_area")) == run.layer_deletes
     assert set(run.graph.dead_areas) == seen - set(living)
+    # the counters add up to the graph: every neuron added (with a layer or alone) and deleted
+    assert len(run.graph.hidden) == 1 + run.adds - run.deletes
+    assert run.adds == len(structural(run.graph, "add")) and run.deletes == len(structural(run.graph, "delete"))
 
 
 # ---------------------------------------------------- 3. reproducibility

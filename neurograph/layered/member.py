@@ -257,6 +257,7 @@ class LayeredRun:
         if layer_plan is not None and layer_plan.add:
             add_layer(graph, s, self.rng_init, reason=f"layer {ADD_REASON}")
             self.layer_adds += 1
+            self.adds += s.depth.new_size  # neurons in all: hidden = start + adds - deletes
         self._resync()
         if fossils:
             self.reporters.fossils(fossils)
