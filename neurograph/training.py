@@ -63,9 +63,10 @@ def train(
     file, loaded with ``overrides`` (``"a.b=value"``, as ``--set``) and
     ``cycles`` (as ``--cycles``). out: the run folder to write (refused if it
     holds a run, unless ``force``); None writes nothing. graph: a char-RNN
-    network built by hand to train instead of the scenario's
-    (``Trainer(scenario, graph=graph)``). reporters: more reporters, e.g. your
-    own :class:`~neurograph.run.reporters.Reporter`.
+    or layered network built (or read back) by hand to train instead of the
+    scenario's (``Trainer(scenario, graph=graph)``, ``LayeredTrainer``'s
+    likewise). reporters: more reporters, e.g. your own
+    :class:`~neurograph.run.reporters.Reporter`.
 
     Steps are char-RNN cycles or URN epochs. The run uses torch's current
     thread count (``torch.set_num_threads``), which the run folder records.
@@ -86,7 +87,7 @@ def train(
         raise ValueError("overrides and cycles apply to a scenario file; pass its path, or change the scenario")
     options = {} if graph is None else {"graph": graph}
     if graph is not None and scenario.model == "urn":
-        raise ValueError("graph= trains a char-RNN network built by hand; a URN builds its own")
+        raise ValueError("graph= trains a char-RNN or layered network built by hand; a URN builds its own")
     trainer = trainer_class(scenario)(scenario, **options)  # builds before any folder is written
     sinks = list(reporters)
     if out is not None:

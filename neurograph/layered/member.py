@@ -32,7 +32,9 @@ from neurograph.charrnn.tasks import TASKS, shared_alphabet
 from neurograph.device import DTYPES, resolve_device
 from neurograph.graph import Graph
 from neurograph.layered.blocks import Blocks, forward
-from neurograph.layered.network import add_layer, add_neuron, build_graph, delete_layer, layer_names, projections_of
+from neurograph.layered.network import (
+    add_layer, add_neuron, build_graph, check_graph, delete_layer, layer_names, projections_of,
+)  # fmt: skip
 from neurograph.layered.tasks import make_dataset
 from neurograph.optim import build_optimizer
 from neurograph.run.loop import phase_of
@@ -48,7 +50,8 @@ ADD_REASON, DELETE_REASON = "reserve", "below threshold"
 class LayeredRun:
     """One (scenario, seed): the run loop's member (see :mod:`neurograph.run.loop`)."""
 
-    def __init__(self, scenario, reporters: Reporter | None = None, checkpoint: tuple[dict, dict] | None = None):
+    def __init__(self, scenario, reporters: Reporter | None = None, checkpoint: tuple[dict, dict] | None = None,
+                 graph: Graph | None = None):  # fmt: skip
         self.scenario = s = scenario
         self.reporters = reporters or ReporterSet()
         s_structure, s_init, s_data, s_task = np.random.SeedSequence(s.seed).spawn(4)
@@ -75,7 +78,11 @@ class LayeredRun:
         self.phase_results: list[dict] = []
         self.carried: dict[str, torch.Tensor] | None = None  # areas' state at the end of the last window
         self._coefficients: dict | None = None  # the L1 strengths per parameter entry, until the next edit
-        if checkpoint is None:
+        if graph is not None:  # a network built or imported by hand, trained as it is
+            check_graph(graph, s, self.n_input, self.n_output)
+            self.graph = graph
+            self.blocks = Blocks(graph, projections_of(s.network, graph), dtype=self.dtype, device=self.device)
+        elif checkpoint is None:
             self.graph = build_graph(s, self.n_input, self.n_output, self.rng_init, tags_in=self.tags_in,
                                      tags_out=self.tags_out)  # fmt: skip
             self.blocks = Blocks(self.graph, projections_of(s.network, self.graph), dtype=self.dtype,

@@ -31,6 +31,7 @@ __all__ = [
     "stack_projections",
     "projections_of",
     "build_graph",
+    "check_graph",
     "add_neuron",
     "add_layer",
     "delete_layer",
@@ -106,6 +107,38 @@ def build_graph(scenario, n_input: int, n_output: int, rng: np.random.Generator,
         for i in graph.area_ids(area):
             _scale_outgoing(graph, i, width.new_norm * width.threshold, rng, width.norm)
     return graph
+
+
+def check_graph(graph: Graph, scenario, n_input: int, n_output: int) -> None:
+    """ValueError (one line) unless ``graph`` can train under ``scenario``: areas ``input`` first and
+    ``output`` last, the scenario's hidden areas in its order (any layers for a stack), none empty,
+    ``n_input`` inputs and ``n_output`` outputs in their areas, every projection wired in full (a
+    projection connects every source neuron to every target neuron) and nothing else, cycle 0."""
+    areas = list(graph.areas)
+    if len(areas) < 3 or areas[0] != "input" or areas[-1] != "output":
+        raise ValueError(f"graph: areas must run input, the hidden areas, output; it has {areas or 'none'}")
+    net = scenario.network
+    if net.areas is not None and areas[1:-1] != [a.name for a in net.areas]:
+        raise ValueError(f"graph: hidden areas {areas[1:-1]} are not the scenario's {[a.name for a in net.areas]}")
+    for role, area, n in (("input", "input", n_input), ("output", "output", n_output)):
+        ids = graph.ids(role)
+        if len(ids) != n or any(graph.neurons[i].area != area for i in ids):
+            raise ValueError(f"graph: the task needs {n} {role} neurons in area {area}; it has {len(ids)}")
+    for area in areas[1:-1]:
+        if not graph.area_ids(area) or any(graph.neurons[i].role != "hidden" for i in graph.area_ids(area)):
+            raise ValueError(f"graph: area {area} must hold hidden neurons only, at least one")
+    if graph.cycle != 0:
+        raise ValueError(f"graph: its cycle is {graph.cycle}; a trainer starts from a graph at cycle 0")
+    expected = 0
+    for src, dst in projections_of(net, graph):
+        _, present = graph.block(graph.area_ids(dst), graph.area_ids(src))
+        if not present.all():
+            raise ValueError(f"graph: projection {src} -> {dst} lacks {int((~present).sum())} of its "
+                             f"{present.size} connections (every source neuron connects to every target)")  # fmt: skip
+        expected += present.size
+    if graph.num_connections() != expected:
+        raise ValueError(f"graph: {graph.num_connections() - expected} connections lie outside the scenario's "
+                         "projections")  # fmt: skip
 
 
 def add_neuron(graph: Graph, area: str, projections, scenario, rng: np.random.Generator, *, norm: float,

@@ -33,7 +33,12 @@ LAYERED_VOCABULARY = {"unit": "cycle", "size_label": "hidden"}
 
 
 class LayeredTrainer(Batch):
-    """Train one layered scenario, or a list of them (one member each)."""
+    """Train one layered scenario, or a list of them (one member each).
+
+    graph: a network to train instead of the scenario's starting one (a single
+    scenario), e.g. one read back from GraphML: its areas must be the scenario's
+    and its projections wired in full (:func:`~neurograph.layered.network.check_graph`).
+    """
 
     def __init__(
         self,
@@ -43,17 +48,21 @@ class LayeredTrainer(Batch):
         checkpoint: tuple[dict, dict[str, torch.Tensor]] | None = None,
         checkpoints: list | None = None,
         kernel: str | None = None,
+        graph=None,
     ) -> None:
         self.single = isinstance(scenarios, LayeredScenario)
         if self.single:
             scenarios, reporters, checkpoints = [scenarios], [reporters], [checkpoint]
-        elif checkpoint is not None:
-            raise ValueError("checkpoint= is for a single scenario; a batch takes checkpoints=")
+        elif checkpoint is not None or graph is not None:
+            raise ValueError("checkpoint= and graph= are for a single scenario; a batch takes checkpoints=")
+        if graph is not None and checkpoint is not None:
+            raise ValueError("give graph= or checkpoint=, not both: a checkpoint holds its own graph")
         if not all(isinstance(s, LayeredScenario) for s in scenarios):
             raise TypeError("LayeredTrainer takes layered scenarios (model: layered)")
         reporters = reporters or [None] * len(scenarios)
         checkpoints = checkpoints or [None] * len(scenarios)
-        self.members = [LayeredRun(s, r, c) for s, r, c in zip(scenarios, reporters, checkpoints)]
+        graphs = [graph] + [None] * (len(scenarios) - 1)
+        self.members = [LayeredRun(s, r, c, g) for s, r, c, g in zip(scenarios, reporters, checkpoints, graphs)]
         self.running = list(self.members)
         self.stop_requested = False
         self.finishing = False
