@@ -61,7 +61,8 @@ def plot_folder(root: Path, out: Path) -> Path:
     if not rows:
         raise ValueError("no metrics rows to plot yet")
     first = folders[0]
-    plot_seeds(aggregate_rows(rows), run_phases(first, read_jsonl(first / "metrics.jsonl")), out)
+    unit = next(iter(rows.values()))[-1].get("loss_unit", "nats/char")  # a layered run on samples says nats/sample
+    plot_seeds(aggregate_rows(rows), run_phases(first, read_jsonl(first / "metrics.jsonl")), out, loss_unit=unit)
     return out
 
 

@@ -168,12 +168,12 @@ def _lineage_key(lineage: str, hidden: dict) -> tuple:
     return tuple(key)
 
 
-def plot_seeds(aggregate: dict, phases: list[dict], path: str | os.PathLike) -> None:
+def plot_seeds(aggregate: dict, phases: list[dict], path: str | os.PathLike, *, loss_unit: str = "nats/char") -> None:
     """Median and inter-quartile band over seeds of the loss and hidden size, to ``path``.
 
     ``aggregate``: :func:`neurograph.studies.aggregate.aggregate_rows` of the
     seeds' metrics rows (``seeds``, ``cycles``, and ``median``, ``q25``, ``q75``
-    per field); ``phases`` as for :func:`plot_run`.
+    per field); ``phases`` as for :func:`plot_run`; ``loss_unit`` as the rows give it.
     """
     figure_format(path)
     cycles = aggregate["cycles"]
@@ -196,7 +196,7 @@ def plot_seeds(aggregate: dict, phases: list[dict], path: str | os.PathLike) -> 
         ax.legend(loc="upper right", fontsize=8)
     top = max((v for v in aggregate["loss"]["q75"] if math.isfinite(v)), default=0.0)
     loss_ax.set_ylim(0, 1.15 * top or 1.0)
-    loss_ax.set_ylabel("loss (nats / char)")
+    loss_ax.set_ylabel(f"loss ({loss_unit.replace('/', ' / ')})")
     size_ax.set_ylabel("hidden neurons")
     size_ax.set_ylim(bottom=0)
     size_ax.set_xlabel("cycle")
