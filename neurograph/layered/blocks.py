@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from neurograph.graph import Graph
 
@@ -135,6 +136,8 @@ class Blocks:
             p.requires_grad_(True)
         self.order, self.projections, self.ids, self.params = order, projections, ids, params
         self.segments = segments
+        # per area, its sources as (name, columns, delayed): what forward reads at every step
+        self.sources = {a: [(src, b - lo, rank[src] >= rank[a]) for src, lo, b in segments[a]] for a in order[1:]}
         self.born = {a: np.array([graph.neurons[i].born for i in ids[a]], dtype=np.int64) for a in order}
         return moves
 
@@ -227,14 +230,14 @@ def forward(
     h = {"input": x, **(given or {})}
     for area in blocks.order[1:] if areas is None else areas:
         sources = []
-        for src, a, b in blocks.segments[area]:
-            if not blocks.delayed(src, area):
+        for src, width, delayed in blocks.sources[area]:
+            if not delayed:
                 sources.append(h[src])
             elif previous is not None and src in previous:
                 sources.append(previous[src])
             else:
-                sources.append(x.new_zeros((len(x), b - a)))
+                sources.append(x.new_zeros((len(x), width)))
         joined = sources[0] if len(sources) == 1 else torch.cat(sources, dim=1)
-        pre = torch.addmm(blocks.params[bias_key(area)], joined, blocks.params[weight_key(area)].t())
+        pre = F.linear(joined, blocks.params[weight_key(area)], blocks.params[bias_key(area)])
         h[area] = pre if area == "output" else act(pre)
     return h
