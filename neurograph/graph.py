@@ -598,12 +598,17 @@ class Graph:
     # ------------------------------------------------------------ utilities
     def norms(self, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """L1 norms of incoming and outgoing weights per neuron, float64."""
-        ids = self.ids() if ids is None else ids
-        slots, living = self._slots(ids), self._slots(self.ids())
+        living = self.ids()
+        slots = self._slots(living)
         # over the living neurons in id order: the same sums however storage slots are laid out
         # (a graph restored from a checkpoint holds them in other slots than the one it was saved from)
-        return (np.abs(self._weights[np.ix_(slots, living)]).sum(axis=1),
-                np.abs(self._weights[np.ix_(living, slots)]).sum(axis=0))  # fmt: skip
+        block = self._weights[np.ix_(slots, slots)]  # (N, N) copy, target x source, made |w| in place
+        np.abs(block, out=block)
+        if ids is None:
+            return block.sum(axis=1), block.sum(axis=0)
+        row = {i: k for k, i in enumerate(living)}
+        rows = np.array([row[i] if i in row else self.neuron(i).id for i in _ids(ids)], dtype=np.int64)  # GraphError
+        return block[rows].sum(axis=1), block[:, rows].sum(axis=0)
 
     def check(self) -> None:
         """Raise :class:`GraphError` if internal invariants are broken."""

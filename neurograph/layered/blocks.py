@@ -84,12 +84,9 @@ class Blocks:
         self.resync(graph, projections)
 
     # ----------------------------------------------------------- structure
-    def rank(self, area: str) -> int:
-        return self.order.index(area)
-
     def delayed(self, src: str, dst: str) -> bool:
-        """Whether ``src -> dst`` reads ``src``'s previous step (``dst`` is evaluated first, or is ``src``)."""
-        return self.rank(src) >= self.rank(dst)
+        """Whether projection ``src -> dst`` reads ``src``'s previous step (``dst`` is evaluated first, or is ``src``)."""
+        return next(late for name, _, late in self.sources[dst] if name == src)
 
     def resync(self, graph: Graph, projections: list[tuple[str, str]]) -> Moves:
         """Bring the blocks to the graph's structure and ``projections``; returns the :class:`Moves`."""

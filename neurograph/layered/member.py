@@ -111,7 +111,6 @@ class LayeredRun:
         self.x_test, self.y_test = on(data.x_test, self.dtype), on(data.y_test, torch.int64)
         self.n_input, self.n_output = data.d_in, data.n_classes
         self.tags_in = self.tags_out = ()
-        self.dataset_name = data.name
 
     def _growing_areas(self) -> set[str] | None:
         """Hidden areas the width rule resizes (None: all of them, as in a stack)."""
@@ -137,16 +136,16 @@ class LayeredRun:
         """Neurons per hidden area, in order."""
         return {a: len(self.blocks.ids[a]) for a in layer_names(self.graph)}
 
-    def reserve_ids(self) -> list[int]:
-        """Hidden neurons at or below the width threshold now."""
-        out = []
-        for area, norms in self.blocks.outgoing_norms(self.scenario.width.norm).items():
-            below = self.width_rule.below(norms)
-            out += [i for i, b in zip(self.blocks.ids[area], below) if b]
-        return out
+    def norms(self) -> dict[str, np.ndarray]:
+        """Per hidden area, (n,) each neuron's outgoing norm now (the width rule's score)."""
+        return self.blocks.outgoing_norms(self.scenario.width.norm)
 
-    def layer_norms(self) -> dict[str, float]:
-        return {a: float(n.sum()) for a, n in self.blocks.outgoing_norms(self.scenario.width.norm).items()}
+    def reserve_ids(self, norms: dict[str, np.ndarray] | None = None) -> list[int]:
+        """Hidden neurons at or below the width threshold (given ``norms``, or now)."""
+        out = []
+        for area, values in (self.norms() if norms is None else norms).items():
+            out += [i for i, b in zip(self.blocks.ids[area], self.width_rule.below(values)) if b]
+        return out
 
     # ------------------------------------------------------------- training
     def step(self) -> None:
@@ -221,7 +220,7 @@ class LayeredRun:
     def _structural_step(self) -> None:
         """Decide from the current norms, then apply: deleted layers, width edits, a new layer."""
         s, graph, blocks = self.scenario, self.graph, self.blocks
-        norms = blocks.outgoing_norms(s.width.norm)
+        norms = self.norms()
         rng = self.rng_structure
         layer_plan = None
         if s.depth.enabled:
@@ -314,14 +313,14 @@ class LayeredRun:
         return float(F.cross_entropy(logits, self.y_test))
 
     def size_fields(self) -> dict:
-        widths = self.widths()
+        widths, norms = self.widths(), self.norms()
         return {
             "hidden": sum(widths.values()),
-            "reserve": len(self.reserve_ids()),
+            "reserve": len(self.reserve_ids(norms)),
             "depth": len(widths),
             "widths": list(widths.values()),
             "areas": list(widths),
-            "layer_norms": [round(v, 6) for v in self.layer_norms().values()],
+            "layer_norms": [round(float(n.sum()), 6) for n in norms.values()],  # each area's outgoing L1
         }
 
     # ----------------------------------------------------------- persistence
